@@ -1,0 +1,1 @@
+"""thresher.filters: datatrove pipeline steps that filter or annotate documents."""

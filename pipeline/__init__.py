@@ -1,0 +1,1 @@
+"""thresher.pipeline: reading, extraction, running and writing."""

@@ -1,0 +1,53 @@
+"""The `thresher` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module with configure(parser) and main(args) -> int, help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("thresher.pipeline.run_cmd", "run a preset over WARC files"),
+    "status": ("thresher.pipeline.status_cmd", "show each stage's tasks of a run: done, running, failed"),
+    "bench": ("thresher.pipeline.bench_cmd", "benchmark the presets against datatrove's FineWeb pipeline"),
+    "report": ("thresher.pipeline.report_cmd", "write a dataset card and an HTML report for a run"),
+    "show": ("thresher.pipeline.show_cmd", "print one document with its provenance and original record"),
+    "sample": ("thresher.pipeline.sample_cmd", "print random kept or removed documents of a run"),
+    "train": ("thresher.pipeline.train_cmd", "train a model shipped with thresher (ai-detector)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thresher", description="WARC crawls -> clean, traceable training text")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue  # command not installed in this build
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        module.configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from thresher.pipeline.config import ConfigError
+
+    try:
+        return int(importlib.import_module(args._module).main(args) or 0)
+    except (ConfigError, FileNotFoundError, PermissionError) as e:
+        print(f"thresher: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("thresher: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

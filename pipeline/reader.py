@@ -1,0 +1,228 @@
+"""Stream WARC/ARC/WET files into documents that know the exact bytes they came from."""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Iterator
+
+import fsspec
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+from thresher.pipeline.decode import decode_html
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+SKIPPED_TYPES = ("request", "metadata", "revisit", "warcinfo", "resource")
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Paths, folders, globs or fsspec URLs -> sorted, de-duplicated list of files."""
+    files: list[str] = []
+    for item in inputs:
+        if "://" in item:
+            fs, _, paths = fsspec.get_fs_token_paths(item)
+            protocol = item.split("://", 1)[0]
+            files.extend(p if "://" in p else f"{protocol}://{p}" for p in paths)
+            continue
+        if os.path.isdir(item):
+            found = [
+                p
+                for p in glob.glob(os.path.join(item, "**", "*"), recursive=True)
+                if os.path.isfile(p) and _looks_like_archive(p)
+            ]
+        else:
+            found = glob.glob(item, recursive=True) if glob.has_magic(item) else [item]
+        if not found:
+            raise FileNotFoundError(f"input {item!r} matches no file")
+        files.extend(os.path.abspath(p) for p in found)
+    return sorted(dict.fromkeys(files))
+
+
+def _looks_like_archive(path: str) -> bool:
+    name = os.path.basename(path).lower()
+    return any(ext in name for ext in (".warc", ".arc", ".wet"))
+
+
+def _warcinfo_field(payload: bytes, key: str) -> str | None:
+    for line in payload.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == key.lower():
+            return value.strip() or None
+    return None
+
+
+def _record_id(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    return raw.strip("<>").removeprefix("urn:uuid:")
+
+
+class WarcReader(PipelineStep):
+    """One document per HTML response (or WET conversion) record, with its provenance.
+
+    Task `rank` of `world_size` reads files[rank::world_size]. Request, metadata, revisit and
+    non-HTML records are skipped and counted; a damaged file is read up to the damage and the rest
+    is counted as `read_error_*`, never a crash of the run.
+    """
+
+    name = "📖 WARC reader"
+    type = "📖 - READER"
+    block = "reader"
+
+    def __init__(
+        self,
+        files: list[str],
+        crawl: str | None = None,
+        max_record_bytes: int = 10_000_000,
+        progress_dir: str | None = None,
+    ):
+        super().__init__()
+        self.files = files
+        self.crawl = crawl
+        self.max_record_bytes = max_record_bytes
+        self.progress_dir = progress_dir
+        self.removed_writer = None  # set by the pipeline builder when removed output is on
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        progress = _Progress(self.progress_dir, rank)
+        for path in self.files[rank::world_size]:
+            yield from self.read_file(path, progress)
+            progress.file_done(path)
+        progress.close()
+
+    def read_file(self, path: str, progress: _Progress | None = None) -> Iterator[Document]:
+        crawl = None
+        try:
+            with fsspec.open(path, "rb") as fh:
+                it = ArchiveIterator(fh, arc2warc=True, check_digests=False)
+                for record in it:
+                    self.stat_update("records")
+                    rec_type = record.rec_type
+                    if rec_type == "warcinfo":
+                        payload = record.content_stream().read(65536)
+                        crawl = _warcinfo_field(payload, "isPartOf") or crawl
+                        self.stat_update("skipped_warcinfo")
+                        continue
+                    if rec_type not in ("response", "conversion"):
+                        self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
+                        continue
+                    doc = self._document(it, record, path, crawl or self.crawl)
+                    if progress is not None:
+                        progress.update(path, it.offset)
+                    if doc is not None:
+                        yield doc
+        except (ArchiveLoadFailed, EOFError, OSError, ValueError, KeyError, IndexError) as e:
+            # damaged archive: what was read stays, the rest of the file is counted as lost
+            reason = type(e).__name__.lower()
+            self.stat_update("read_error", f"read_error_{reason}")
+            from datatrove.utils.logging import logger
+
+            logger.warning(f"{path}: stopped reading at a damaged record ({type(e).__name__}: {e})")
+
+    def _document(self, it: ArchiveIterator, record, path: str, crawl: str | None) -> Document | None:
+        headers = record.rec_headers
+        http = record.http_headers
+        is_wet = record.rec_type == "conversion"
+        content_type = http.get_header("Content-Type") if http is not None else None
+        identified = headers.get_header("WARC-Identified-Payload-Type")
+        mime = (identified or content_type or "").split(";")[0].strip().lower()
+        if is_wet:
+            mime = mime or "text/plain"
+        stream = record.content_stream()
+        head = stream.read(min(self.max_record_bytes + 1, 1 << 30))
+        if not is_wet and mime not in HTML_TYPES:
+            if mime or not _sniff_html(head):
+                self.stat_update("skipped_non_html")
+                return None
+        self.stat_update("html_records")
+        offset, length = it.get_record_offset(), it.get_record_length()
+        meta = {
+            "warc_path": path,
+            "warc_offset": offset,
+            "warc_length": length,
+            "warc_record_id": headers.get_header("WARC-Record-ID"),
+            "url": headers.get_header("WARC-Target-URI"),
+            "warc_date": headers.get_header("WARC-Date"),
+            "payload_digest": headers.get_header("WARC-Payload-Digest"),
+            "http_status": int(http.get_statuscode()) if http is not None and _is_int(http.get_statuscode())
+            else None,
+            "content_type": content_type or identified,
+            "crawl": crawl,
+            "http_headers": list(http.headers) if http is not None else [],
+            "source_format": "wet" if is_wet else "html",
+        }
+        doc_id = _record_id(meta["warc_record_id"]) or f"{os.path.basename(path)}:{offset}"
+        if len(head) > self.max_record_bytes:
+            meta["charset"] = None
+            self.stat_update("dropped", "dropped_record_too_large")
+            self._write_removed(Document(text="", id=doc_id, metadata=meta), "record_too_large")
+            return None
+        if is_wet:
+            text, charset = head.decode("utf-8", "replace"), "utf-8"
+        else:
+            text, charset = decode_html(head, content_type)
+        meta["charset"] = charset
+        self.stat_update("forwarded")
+        return Document(text=text, id=doc_id, metadata=meta)
+
+    def _write_removed(self, doc: Document, reason: str) -> None:
+        if self.removed_writer is not None:
+            doc.metadata["filter_reason"] = reason
+            self.removed_writer.write(doc)
+
+
+def _is_int(value) -> bool:
+    try:
+        int(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _sniff_html(head: bytes) -> bool:
+    start = head[:1024].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in start
+
+
+class _Progress:
+    """Bytes read per task, written to a small file the CLI polls for its progress bar."""
+
+    def __init__(self, folder: str | None, rank: int):
+        self.path = os.path.join(folder, f"{rank:05d}") if folder else None
+        self.done_bytes = 0
+        self.current = 0
+        self.last_write = 0.0
+        if self.path:
+            os.makedirs(folder, exist_ok=True)
+
+    def update(self, path: str, offset: int) -> None:
+        self.current = offset
+        now = time.monotonic()
+        if self.path and now - self.last_write > 0.5:
+            self._write()
+            self.last_write = now
+
+    def file_done(self, path: str) -> None:
+        try:
+            self.done_bytes += fsspec.open(path).fs.size(path) if "://" in path else os.path.getsize(path)
+        except OSError:
+            pass
+        self.current = 0
+        if self.path:
+            self._write()
+
+    def _write(self) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(self.done_bytes + self.current))
+        os.replace(tmp, self.path)
+
+    def close(self) -> None:
+        if self.path:
+            self._write()
