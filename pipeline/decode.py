@@ -15,6 +15,7 @@ _HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 # <meta charset="x"> or <meta http-equiv="Content-Type" content="text/html; charset=x">
 _META_CHARSET_RE = re.compile(rb"<meta[^>]{0,512}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _META_SCAN_BYTES = 4096
+_UTF8_MULTIBYTE_RE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
 
 # WHATWG: labels browsers map to a superset encoding; decoding with the superset is always right
 _SUPERSET = {
@@ -60,6 +61,22 @@ def charset_from_meta(payload: bytes) -> str | None:
     return m.group(1).decode("ascii", "ignore") if m else None
 
 
+def _has_utf8_multibyte(payload: bytes) -> bool:
+    return _UTF8_MULTIBYTE_RE.search(payload) is not None
+
+
+def _detect(sample: bytes) -> str | None:
+    """charset-normalizer's guess; among near-ties, windows-1252 (the web's default for Latin text)."""
+    results = list(from_bytes(sample))
+    if not results:
+        return None
+    best = results[0]
+    for match in results:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos + 0.1:
+            return "cp1252"
+    return _normalise(best.encoding)
+
+
 def decode_html(payload: bytes, content_type: str | None = None) -> tuple[str, str]:
     """Decode `payload`; returns (text, charset actually used)."""
     if payload.startswith(codecs.BOM_UTF8):
@@ -78,8 +95,11 @@ def decode_html(payload: bytes, content_type: str | None = None) -> tuple[str, s
         return payload.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(payload[:65536]).best()
-    name = _normalise(best.encoding) if best is not None else None
+    # mostly UTF-8 with a few stray bytes (a pasted fragment in another encoding): keep UTF-8
+    text = payload.decode("utf-8", "replace")
+    if text.count("\ufffd") <= max(2, len(payload) // 1000) and _has_utf8_multibyte(payload):
+        return text, "utf-8-replace"
+    name = _detect(payload[:65536])
     # HTML is ASCII-compatible unless it starts with a BOM: a UTF-16/32 guess is a misdetection
     if name is not None and not name.startswith(("utf-16", "utf-32")):
         try:

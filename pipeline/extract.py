@@ -6,6 +6,10 @@ from datatrove.data import Document
 from datatrove.pipeline.extractors.base import ExtractorSandbox
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+# imported here, not in extract(): the sandbox process is forked from the worker and must start
+# within `timeout`, which it cannot do if it first has to import trafilatura (~1 s)
+from trafilatura import extract as trafilatura_extract
+
 
 class TrafilaturaExtractor(BaseFilter):
     """Replaces `doc.text` (HTML) by its main text, as FineWeb did.
@@ -37,9 +41,7 @@ class TrafilaturaExtractor(BaseFilter):
         self._sandbox: ExtractorSandbox | None = None
 
     def extract(self, html: str) -> str | None:
-        from trafilatura import extract
-
-        return extract(
+        return trafilatura_extract(
             html,
             favor_precision=self.favour_precision,
             include_comments=self.include_comments,

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import time
+import zlib
 from collections.abc import Iterator
 
 import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from thresher.pipeline.decode import decode_html
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# what a damaged archive raises inside warcio / gzip / zlib
+READ_ERRORS = (ArchiveLoadFailed, EOFError, OSError, ValueError, KeyError, IndexError, zlib.error, UnicodeError)
+MAX_RESYNCS = 1000
+_BOUNDARY_CHUNK = 1 << 20
 SKIPPED_TYPES = ("request", "metadata", "revisit", "warcinfo", "resource")
 
 
@@ -86,46 +93,67 @@ class WarcReader(PipelineStep):
         self.max_record_bytes = max_record_bytes
         self.progress_dir = progress_dir
         self.removed_writer = None  # set by the pipeline builder when removed output is on
+        self._rank = 0
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
+        self._rank = rank
         progress = _Progress(self.progress_dir, rank)
-        for path in self.files[rank::world_size]:
-            yield from self.read_file(path, progress)
-            progress.file_done(path)
+        with self.removed_writer if self.removed_writer is not None else contextlib.nullcontext():
+            for path in self.files[rank::world_size]:
+                yield from self.read_file(path, progress)
+                progress.file_done(path)
         progress.close()
 
     def read_file(self, path: str, progress: _Progress | None = None) -> Iterator[Document]:
-        crawl = None
-        try:
-            with fsspec.open(path, "rb") as fh:
-                it = ArchiveIterator(fh, arc2warc=True, check_digests=False)
-                for record in it:
-                    self.stat_update("records")
-                    rec_type = record.rec_type
-                    if rec_type == "warcinfo":
-                        payload = record.content_stream().read(65536)
-                        crawl = _warcinfo_field(payload, "isPartOf") or crawl
-                        self.stat_update("skipped_warcinfo")
-                        continue
-                    if rec_type not in ("response", "conversion"):
-                        self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
-                        continue
-                    doc = self._document(it, record, path, crawl or self.crawl)
-                    if progress is not None:
-                        progress.update(path, it.offset)
-                    if doc is not None:
-                        yield doc
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError, KeyError, IndexError) as e:
-            # damaged archive: what was read stays, the rest of the file is counted as lost
-            reason = type(e).__name__.lower()
-            self.stat_update("read_error", f"read_error_{reason}")
-            from datatrove.utils.logging import logger
+        """Documents of one file. After a damaged record, reading resumes at the next record boundary
+        (next gzip member or `WARC/` header), so one bad record costs that record, not the file."""
+        state = _FileState(crawl=self.crawl)
+        position: int | None = 0
+        attempts = 0
+        while position is not None:
+            try:
+                yield from self._read_from(path, position, state, progress)
+                position = None
+            except READ_ERRORS as e:
+                reason = _error_reason(e)
+                self.stat_update("read_error", f"read_error_{reason}")
+                logger.warning(f"{path}: damaged record near byte {state.failed_at} ({type(e).__name__}: {str(e)[:120]!r})")
+                attempts += 1
+                position = None if attempts > MAX_RESYNCS else _next_boundary(path, state.failed_at + 1)
+                if position is not None:
+                    self.stat_update("resync")
 
-            logger.warning(f"{path}: stopped reading at a damaged record ({type(e).__name__}: {e})")
+    def _read_from(self, path: str, position: int, state: _FileState, progress: _Progress | None):
+        with fsspec.open(path, "rb") as fh:
+            if position:
+                fh.seek(position)
+            it = ArchiveIterator(fh, arc2warc=True, check_digests=False)
+            state.failed_at = position
+            records = iter(it)
+            while True:
+                state.failed_at = max(state.failed_at, it.offset)
+                record = next(records, None)
+                if record is None:
+                    return
+                self.stat_update("records")
+                rec_type = record.rec_type
+                if rec_type == "warcinfo":
+                    payload = record.content_stream().read(65536)
+                    state.crawl = _warcinfo_field(payload, "isPartOf") or state.crawl
+                    self.stat_update("skipped_warcinfo")
+                    continue
+                if rec_type not in ("response", "conversion"):
+                    self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
+                    continue
+                doc = self._document(it, record, path, state)
+                if progress is not None:
+                    progress.update(path, it.offset)
+                if doc is not None:
+                    yield doc
 
-    def _document(self, it: ArchiveIterator, record, path: str, crawl: str | None) -> Document | None:
+    def _document(self, it: ArchiveIterator, record, path: str, state: _FileState) -> Document | None:
         headers = record.rec_headers
         http = record.http_headers
         is_wet = record.rec_type == "conversion"
@@ -140,8 +168,8 @@ class WarcReader(PipelineStep):
             if mime or not _sniff_html(head):
                 self.stat_update("skipped_non_html")
                 return None
+        offset, length = it.get_record_offset(), it.get_record_length()  # reads the rest of the record
         self.stat_update("html_records")
-        offset, length = it.get_record_offset(), it.get_record_length()
         meta = {
             "warc_path": path,
             "warc_offset": offset,
@@ -153,16 +181,16 @@ class WarcReader(PipelineStep):
             "http_status": int(http.get_statuscode()) if http is not None and _is_int(http.get_statuscode())
             else None,
             "content_type": content_type or identified,
-            "crawl": crawl,
+            "crawl": state.crawl,
             "http_headers": list(http.headers) if http is not None else [],
             "source_format": "wet" if is_wet else "html",
         }
         doc_id = _record_id(meta["warc_record_id"]) or f"{os.path.basename(path)}:{offset}"
         if len(head) > self.max_record_bytes:
-            meta["charset"] = None
-            self.stat_update("dropped", "dropped_record_too_large")
-            self._write_removed(Document(text="", id=doc_id, metadata=meta), "record_too_large")
-            return None
+            return self._drop(Document(text="", id=doc_id, metadata={**meta, "charset": None}), "record_too_large")
+        if doc_id in state.seen_ids:
+            return self._drop(Document(text="", id=doc_id, metadata={**meta, "charset": None}), "duplicate_record_id")
+        state.seen_ids.add(doc_id)
         if is_wet:
             text, charset = head.decode("utf-8", "replace"), "utf-8"
         else:
@@ -171,10 +199,60 @@ class WarcReader(PipelineStep):
         self.stat_update("forwarded")
         return Document(text=text, id=doc_id, metadata=meta)
 
-    def _write_removed(self, doc: Document, reason: str) -> None:
+    def _drop(self, doc: Document, reason: str) -> None:
+        """A record that is not turned into a document: counted, and kept in removed/reader/."""
+        self.stat_update("dropped", f"dropped_{reason}")
         if self.removed_writer is not None:
             doc.metadata["filter_reason"] = reason
-            self.removed_writer.write(doc)
+            self.removed_writer.write(doc, self._rank)
+
+
+class _FileState:
+    """What reading one file has learnt so far (kept across resyncs)."""
+
+    def __init__(self, crawl: str | None):
+        self.crawl = crawl
+        self.failed_at = 0
+        self.seen_ids: set[str] = set()
+
+
+def _error_reason(e: Exception) -> str:
+    text = str(e).lower()
+    if isinstance(e, EOFError) or "truncat" in text or "end of file" in text or "compressed file ended" in text:
+        return "truncated"
+    if isinstance(e, zlib.error) or "gzip" in text or "decompress" in text:
+        return "bad_gzip"
+    if isinstance(e, ArchiveLoadFailed) or "invalid" in text or "unknown archive" in text:
+        return "bad_record_header"
+    return type(e).__name__.lower()
+
+
+def _next_boundary(path: str, start: int) -> int | None:
+    """Byte position of the next gzip member or `WARC/` header at or after `start` (None at EOF)."""
+    gz = path.endswith(".gz")
+    magic = b"\x1f\x8b\x08" if gz else b"WARC/"
+    with fsspec.open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
+        tail = b""
+        while True:
+            chunk = fh.read(_BOUNDARY_CHUNK)
+            if not chunk:
+                return None
+            data = tail + chunk
+            for i in _find_all(data, magic):
+                pos = offset - len(tail) + i
+                if pos >= start and (gz or i == 0 and pos == start or data[i - 1 : i] == b"\n"):
+                    return pos
+            tail = data[-(len(magic) - 1) :]
+            offset += len(chunk)
+
+
+def _find_all(data: bytes, needle: bytes):
+    i = data.find(needle)
+    while i != -1:
+        yield i
+        i = data.find(needle, i + 1)
 
 
 def _is_int(value) -> bool:

@@ -21,7 +21,6 @@ from urllib.parse import urljoin, urlsplit
 import fsspec
 from protego import Protego
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from thresher.pipeline.reader import expand_inputs
 
@@ -42,6 +41,8 @@ DEFAULT_AI_AGENTS: tuple[str, ...] = (
 # RFC 9309 asks parsers to read at least 500 KiB; Google stops there too. Longer bodies are cut.
 MAX_ROBOTS_BYTES = 512 * 1024
 MAX_REDIRECT_HOPS = 5  # RFC 9309 §2.3.1.2
+# a parsed robots.txt (Protego) takes about 20 bytes of memory per byte of source (measured)
+PARSED_BYTES_PER_SOURCE_BYTE = 20
 
 ALLOWED, DISALLOWED, UNKNOWN, NOT_CHECKED = "allowed", "disallowed", "unknown", "not_checked"
 
@@ -113,7 +114,7 @@ class RobotsCaptureReader:
                         continue
                     self.counts["robots_records"] += 1
                     yield capture
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError, KeyError, IndexError):
+        except Exception:  # damaged archive (bad gzip, bad record): keep what was read, count the file
             self.counts["damaged_files"] += 1
 
     def _capture(self, record) -> RobotsCapture | None:
@@ -204,14 +205,14 @@ class _Rules:
         self.captured, self.status = captured, status
         self.parser: Protego | None = None
         self.redirect: str | None = None
-        self.cost = 64 + (len(body) if body else 0)
+        self.cost = 256 + (len(body) if body else 0)
         if body is None:
             return
         try:
             raw = zlib.decompress(body)
             if 200 <= status < 300:
                 self.parser = Protego.parse(raw.decode("utf-8", "replace").lstrip("\ufeff"))
-                self.cost = 64 + len(raw)
+                self.cost = 256 + PARSED_BYTES_PER_SOURCE_BYTE * len(raw)
             elif 300 <= status < 400:
                 self.redirect = raw.decode("utf-8", "replace")
         except Exception:  # malformed beyond what Protego tolerates: the site's rules are unknown
@@ -237,11 +238,11 @@ class _Rules:
 class RobotsIndex:
     """Read-only lookups in an index built by `build_robots_index`, safe to create in every worker.
 
-    Memory is bounded by the LRU of parsed hosts: at most `cache_hosts` hosts and `cache_bytes` of
-    robots.txt source (a parsed file costs a small multiple of its source), plus SQLite's page cache.
+    Memory is bounded by the LRU of parsed hosts: at most `cache_hosts` hosts and about `cache_bytes`
+    of parsed rules (estimated as 20x the robots.txt source), plus SQLite's page cache (~2 MiB).
     """
 
-    def __init__(self, path: str, cache_hosts: int = 2048, cache_bytes: int = 32 << 20):
+    def __init__(self, path: str, cache_hosts: int = 2048, cache_bytes: int = 64 << 20):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"robots index {path!r} does not exist; build it with --robots")
         self.path = path
@@ -266,10 +267,10 @@ class RobotsIndex:
         ).fetchall()
         rules = tuple(_Rules(*row) for row in rows)
         self._cache[host] = rules
-        self._cached_bytes += sum(r.cost for r in rules) + 64
+        self._cached_bytes += sum(r.cost for r in rules) + 256
         while self._cache and (len(self._cache) > self.cache_hosts or self._cached_bytes > self.cache_bytes):
             _, old = self._cache.popitem(last=False)
-            self._cached_bytes -= sum(r.cost for r in old) + 64
+            self._cached_bytes -= sum(r.cost for r in old) + 256
         return rules
 
     def verdict(self, url: str, agents: tuple[str, ...], warc_date: str | None = None) -> RobotsVerdict:

@@ -261,8 +261,52 @@ def _task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -
 _executor_base.add_task_logger = _task_logger
 
 
+class LocalExecutor(LocalPipelineExecutor):
+    """datatrove's LocalPipelineExecutor, except that a worker killed by the OS (kill -9, out of
+    memory) fails the stage at once instead of hanging it: multiprocessing's Pool loses the task of a
+    dead worker and waits forever; concurrent.futures reports it as a broken pool."""
+
+    def run(self):
+        if self.workers == 1:
+            return super().run()
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        from datatrove.utils.stats import PipelineStats
+
+        ranks = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
+        if not ranks:
+            return PipelineStats()
+        self.save_executor_as_json()
+        stats = []
+        ctx = multiprocessing.get_context("forkserver")
+        try:
+            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_fork_children) as pool:
+                futures = [pool.submit(self._run_for_rank, rank, 1) for rank in ranks]
+                for future in as_completed(futures):
+                    stats.append(future.result())
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a worker process died (killed, or out of memory); finished tasks are kept: "
+                "run the same command again to resume"
+            ) from None
+        merged = sum(stats, start=PipelineStats())
+        with self.logging_dir.open("stats.json", "wt") as f:
+            merged.save_to_disk(f)
+        return merged
+
+
+def _fork_children() -> None:
+    """Workers start by forkserver, and a forkserver child inherits that start method; the
+    extraction sandbox must instead fork (instant, modules already loaded) to start within its timeout."""
+    import multiprocessing
+
+    multiprocessing.set_start_method("fork", force=True)
+
+
 def _local_executor(stage: Stage, plan: RunPlan) -> LocalPipelineExecutor:
-    return LocalPipelineExecutor(
+    return LocalExecutor(
         stage.pipeline,
         tasks=stage.tasks,
         workers=min(plan.workers, stage.tasks),

@@ -27,3 +27,31 @@ def sample_run(tmp_path_factory):
     plan = build_plan("sample", output=str(out), workers=2)
     stats = execute(plan, progress=False)
     return out, stats
+
+
+@pytest.fixture(scope="session")
+def bench_corpus(tmp_path_factory):
+    """A small Common-Crawl-shaped corpus (4 files, ~1,200 real pages) built by shared/bench."""
+    import subprocess
+    import sys
+
+    script = shared_path("bench", "build_bench_warc.py")
+    out = tmp_path_factory.mktemp("bench")
+    subprocess.run([sys.executable, str(script), "--out", str(out), "--n", "300", "--files", "4"],
+                   check=True, capture_output=True)
+    return out
+
+
+def read_docs(run_dir) -> dict[str, str]:
+    """{id: text} of a run's final documents."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(os.path.join(str(run_dir), "data", "*.parquet")))
+    if not files:
+        return {}
+    table = pq.read_table(files, columns=["id", "text"])
+    ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
+    assert len(set(ids)) == len(ids), "duplicate documents in data/"
+    return dict(zip(ids, texts))
