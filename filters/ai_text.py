@@ -37,6 +37,8 @@ BOILERPLATE_FLOOR = 0.9
 
 _SENT_END = frozenset({".", "!", "?", "…"})
 _QUOTES = frozenset({'"', "“", "”", "«", "»", "„"})
+_PUNCT_GROUPS_ORDER = ("comma", "period", "semicolon", "colon", "exclaim", "question", "quote", "apostrophe",
+                       "paren", "hyphen", "dash", "ellipsis", "slash")
 _PUNCT_GROUPS: dict[str, frozenset[str]] = {
     "comma": frozenset({","}),
     "period": frozenset({"."}),
@@ -58,13 +60,33 @@ _FUNCTION_WORDS = (
     "his", "her", "she", "which", "their", "also", "can", "will", "would", "these", "its", "such",
     "more", "however", "there", "my", "an", "were", "has", "been",
 )
+# stylometric alphabet for token bigrams: function words, punctuation groups, and word classes.
+# Bigrams over it ("the CAP", "WORD ,", ", and") describe syntax and punctuation habits, not topic.
+_SYM_WORDS = _FUNCTION_WORDS + (
+    "our", "your", "him", "them", "us", "me", "who", "what", "when", "where", "why", "how", "if", "so",
+    "than", "then", "because", "while", "although", "into", "through", "about", "after", "before",
+    "between", "during", "over", "under", "up", "out", "no", "all", "some", "any", "each", "other",
+    "one", "do", "does", "did", "had", "could", "should", "may", "might", "must", "being", "just",
+    "very", "only", "even", "still", "now", "here", "those", "both", "many", "much", "most",
+)
+_SYM_CLASSES = ("CAP", "WORD", "NUM", "OTHER")
+_N_SYM = len(_SYM_WORDS) + 13 + len(_SYM_CLASSES)
+
+
+def symbol_names() -> list[str]:
+    return [*_SYM_WORDS, *(f"<{g}>" for g in _PUNCT_GROUPS_ORDER), *_SYM_CLASSES]
+
+
 _ZIPF_BINS = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 _ZIPF_EDGES = np.asarray(_ZIPF_BINS)
 _N_BINS = len(_ZIPF_BINS) + 1
 
 
-def feature_names() -> list[str]:
-    """Names of the feature vector, in order (the model file stores them and is checked against them)."""
+def feature_names(sym_bigrams: np.ndarray | list[int] | None = None) -> list[str]:
+    """Names of the feature vector, in order (the model file stores them and is checked against them).
+
+    `sym_bigrams` are the ids of the symbol bigrams the model uses (chosen at training time).
+    """
     names = [
         "zipf_mean", "zipf_std", "oov_rate",
         *[f"zipf_bin_{i}" for i in range(len(_ZIPF_BINS) + 1)],
@@ -76,6 +98,9 @@ def feature_names() -> list[str]:
         *[f"fw_{w}" for w in _FUNCTION_WORDS],
         "lex_words_rate", "lex_phrases_rate",
     ]
+    sym = symbol_names()
+    chosen = [] if sym_bigrams is None else [int(b) for b in sym_bigrams]
+    names += [f"sb_{sym[b // _N_SYM]}_{sym[b % _N_SYM]}" for b in chosen]
     return names
 
 
@@ -116,7 +141,7 @@ class Extracted:
 
 
 # columns of the per-type property table
-_Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK = range(12)
+_Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK, _SYM = range(13)
 _TYPE_CACHE_MAX = 300_000
 
 
@@ -129,8 +154,12 @@ class Featurizer:
     for sentence ends.
     """
 
-    def __init__(self, zipf: dict[str, float], lexicon: Lexicon, stopwords: frozenset[str]):
+    def __init__(
+        self, zipf: dict[str, float], lexicon: Lexicon, stopwords: frozenset[str], sym_bigrams=None,
+    ):
         self.zipf = zipf
+        self.sym_bigrams = np.asarray(sym_bigrams if sym_bigrams is not None else [], dtype=np.int64)
+        self._symw = {w: i for i, w in enumerate(_SYM_WORDS)}
         self.lexicon = lexicon
         self.stopwords = stopwords
         self._pgroup = {p: i for i, g in enumerate(_PUNCT_GROUPS.values()) for p in g}
@@ -145,7 +174,7 @@ class Featurizer:
 
     def _reset_cache(self) -> None:
         self._ids: dict[str, int] = {}
-        self._props = np.zeros((1024, 12), dtype=np.float32)
+        self._props = np.zeros((1024, 13), dtype=np.float32)
 
     def _type_props(self, t: str) -> tuple:
         low = t.lower()
@@ -156,7 +185,28 @@ class Featurizer:
             c.isdigit(), alpha and ("'" in t or "\u2019" in t),
             not c.isalnum() and c != "_" and t not in _ALL_PUNCT, len(t),
             self._pgroup.get(t, -1), self._fw.get(low, -1), low in self.stopwords, low in self.lexicon.words,
+            self._symbol(t, low),
         )
+
+    def _symbol(self, t: str, low: str) -> int:
+        i = self._symw.get(low)
+        if i is not None:
+            return i
+        g = self._pgroup.get(t)
+        base = len(_SYM_WORDS)
+        if g is not None:
+            return base + g
+        c = t[0]
+        k = 0 if c.isupper() else 1 if c.isalpha() else 2 if c.isdigit() else 3
+        return base + 13 + k
+
+    def symbol_bigram_counts(self, toks: list[str]) -> np.ndarray:
+        """Counts of all symbol bigrams of `toks` (length _N_SYM**2); used to choose bigrams at training."""
+        self._lookup(list(set(toks)))
+        ids = self._ids
+        idx = np.fromiter(map(ids.__getitem__, toks), dtype=np.int64, count=len(toks))
+        sym = self._props[idx, _SYM].astype(np.int64)
+        return np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
 
     def _lookup(self, types: list[str]) -> np.ndarray:
         if len(self._ids) + len(types) > _TYPE_CACHE_MAX:
@@ -203,6 +253,9 @@ class Featurizer:
         x += [math.log1p(1000.0 * float(cnt[mark].sum()) / nw), math.log1p(1000.0 * n_phr / nw)]
         english = float(cnt[P[:, _STOP] > 0].sum()) / nw
         boiler = self._present(self._boiler_keys, counts, lower)
+        if len(self.sym_bigrams):
+            bc = self.symbol_bigram_counts(toks)
+            x += np.sqrt(bc[self.sym_bigrams] / max(len(toks) - 1, 1)).tolist()
         return Extracted(np.asarray(x, dtype=np.float64), int(nw), markers + phrases, boiler, english)
 
 
@@ -267,11 +320,25 @@ def _shape_stats(P: np.ndarray, cnt: np.ndarray, alpha: np.ndarray, nw: float, n
 
 
 _ALL_PUNCT = frozenset().union(*_PUNCT_GROUPS.values())
+assert tuple(_PUNCT_GROUPS) == _PUNCT_GROUPS_ORDER
+
+
+@dataclass
+class MLP:
+    """One hidden ReLU layer over the standardised features; its log-odds add to the linear model's."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+
+    def decision(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
 
 
 @dataclass
 class AIDetectorModel:
-    """Standardised logistic model + Platt calibration + the stored 1 %-FPR threshold."""
+    """Standardised logistic model (+ optional MLP) + Platt calibration + the stored 1 %-FPR threshold."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -281,6 +348,7 @@ class AIDetectorModel:
     platt_b: float
     featurizer: Featurizer
     meta: dict
+    mlp: MLP | None = None
 
     @property
     def languages(self) -> list[str]:
@@ -292,7 +360,9 @@ class AIDetectorModel:
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         """Uncalibrated log-odds for a (n, d) or (d,) feature array."""
-        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        z = (x - self.mean) / self.scale
+        d = z @ self.coef + self.intercept
+        return d + self.mlp.decision(z) if self.mlp is not None else d
 
     def calibrate(self, d: np.ndarray | float) -> np.ndarray | float:
         return 1.0 / (1.0 + np.exp(-(self.platt_a * d + self.platt_b)))
@@ -311,13 +381,17 @@ class AIDetectorModel:
         vocab = np.array(list(fz.zipf), dtype=np.str_)
         zipf = np.round(np.array(list(fz.zipf.values()), dtype=np.float32) * 100).astype(np.uint16)
         meta = dict(self.meta)
-        meta["feature_names"] = feature_names()
+        meta["feature_names"] = feature_names(fz.sym_bigrams)
         meta["lexicon"] = fz.lexicon.to_dict()
         meta["stopwords"] = sorted(fz.stopwords)
+        mlp = {}
+        if self.mlp is not None:
+            mlp = {"mlp_w1": self.mlp.w1, "mlp_b1": self.mlp.b1, "mlp_w2": self.mlp.w2,
+                   "mlp_b2": np.array([self.mlp.b2])}
         np.savez_compressed(
-            path, mean=self.mean, scale=self.scale, coef=self.coef,
+            path, **mlp, mean=self.mean, scale=self.scale, coef=self.coef,
             scalars=np.array([self.intercept, self.platt_a, self.platt_b]),
-            vocab=vocab, zipf_x100=zipf, meta=np.array(json.dumps(meta, sort_keys=True)),
+            vocab=vocab, zipf_x100=zipf, sym_bigrams=fz.sym_bigrams, meta=np.array(json.dumps(meta, sort_keys=True)),
         )
 
     @classmethod
@@ -327,12 +401,16 @@ class AIDetectorModel:
                 return cls.load(p)
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("feature_names") != feature_names():
+            sym_bigrams = z["sym_bigrams"] if "sym_bigrams" in z.files else np.zeros(0, np.int64)
+            if meta.get("feature_names") != feature_names(sym_bigrams):
                 raise ValueError(f"{path}: model was trained with other features; retrain it with this version")
             zipf = dict(zip(z["vocab"].tolist(), (z["zipf_x100"].astype(np.float64) / 100).tolist(), strict=False))
-            fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]))
+            fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams)
             intercept, a, b = z["scalars"].tolist()
-            return cls(z["mean"], z["scale"], z["coef"], intercept, a, b, fz, meta)
+            mlp = None
+            if "mlp_w1" in z.files:
+                mlp = MLP(z["mlp_w1"], z["mlp_b1"], z["mlp_w2"], float(z["mlp_b2"][0]))
+            return cls(z["mean"], z["scale"], z["coef"], intercept, a, b, fz, meta, mlp)
 
 
 _MODELS: dict[str | None, AIDetectorModel] = {}

@@ -203,6 +203,8 @@ class ConsentFilter(BaseFilter, FromPreset):
         self.robots_cache_hosts = robots_cache_hosts
         if opt_out_domains_file is not None and not os.path.isfile(opt_out_domains_file):
             raise FileNotFoundError(f"consent: opt_out_domains_file {opt_out_domains_file!r} does not exist")
+        # robots_index may be built after this block is (the run indexes --robots files first thing);
+        # a missing index fails in the worker, when first opened
         # opened lazily in the worker: an SQLite connection does not cross process boundaries
         self._robots: RobotsIndex | None = None
         self._domains: OptOutDomains | None = None
@@ -305,8 +307,9 @@ class ConsentFilter(BaseFilter, FromPreset):
         if self._robots is None and self.robots_index is not None:
             self._robots = RobotsIndex(self.robots_index, cache_hosts=self.robots_cache_hosts)
         if self._robots is None and not self._warned:
-            self._warned = True
-            logger.warning(
+            self._warned = True  # loud only when the user asked to enforce what cannot be checked
+            log = logger.warning if self.policies["robots"] == "drop" else logger.info
+            log(
                 f"consent: robots={self.policies['robots']} but no robots index; "
                 "consent_robots is `not_checked` (pass --robots with the crawl's robots.txt WARC files)"
             )

@@ -126,8 +126,8 @@ def _special(chunk: str) -> list[str] | None:
     m = _APOS_CONTRACTION.match(chunk)
     if m:
         return [g for g in m.groups() if g]
-    low = chunk.lower()
-    if low in _BARE_CONTRACTIONS and (chunk.islower() or chunk[1:].islower() or chunk == "Im"):
+    if chunk in _BARE_FORMS:
+        low = chunk.lower()
         if low == "cannot":
             return [chunk[:3], chunk[3:]]
         tail = _BARE_TAIL.search(low[1:])
@@ -214,14 +214,26 @@ def _merge_specials(tokens: list[str]) -> list[str]:
     return out
 
 
+# the forms of the bare contractions spaCy knows: lowercase, Titlecase, and "Im"
+_BARE_FORMS = frozenset(_BARE_CONTRACTIONS | {w.title() for w in _BARE_CONTRACTIONS} | {"Im"})
+_CHUNK_CACHE: dict[str, list[str]] = {}  # chunk -> tokens; chunks repeat a lot across documents
+_CHUNK_CACHE_SIZE = 200_000
+
+
 def tokenize(text: str) -> list[str]:
     """Words and punctuation tokens as spaCy's blank English tokenizer makes them (whitespace dropped)."""
     out: list[str] = []
+    cache = _CHUNK_CACHE
     for chunk in text.split():
-        if chunk.isalpha() and chunk.lower() not in _BARE_CONTRACTIONS or chunk.isdigit():
+        if chunk.isalpha() and chunk not in _BARE_FORMS or chunk.isdigit():
             out.append(chunk)
-        else:
-            out.extend(_split_chunk(chunk))
+            continue
+        tokens = cache.get(chunk)
+        if tokens is None:
+            if len(cache) >= _CHUNK_CACHE_SIZE:
+                cache.clear()
+            tokens = cache[chunk] = _split_chunk(chunk)
+        out.extend(tokens)
     return out
 
 

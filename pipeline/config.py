@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = {
 # block name -> "module:Class"; the one registry of what a preset may name
 BLOCKS: dict[str, str] = {
     "url_filter": "thresher.filters.url:URLFilter",
+    "consent": "thresher.filters.consent:ConsentFilter",
     "extract": "thresher.pipeline.extract:TrafilaturaExtractor",
     "language": "thresher.filters.language:LanguageFilter",
     "gopher_repetition": "thresher.filters.gopher:GopherRepetitionFilter",
@@ -46,6 +47,10 @@ BLOCKS: dict[str, str] = {
 
 # parameters every block takes from the pipeline builder, never from a preset
 _BUILDER_PARAMS = {"self", "exclusion_writer", "args", "kwargs"}
+
+
+# parameters naming an input file: checked to exist before any work starts
+_FILE_PARAMS = ("model_path", "_file")
 
 
 class ConfigError(ValueError):
@@ -170,20 +175,31 @@ def block_parameters(cls) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in sig.parameters.items() if n not in _BUILDER_PARAMS}
 
 
+_SIMPLE_TYPES = {
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "tuple": lambda v: isinstance(v, (list, tuple)),
+    "dict": lambda v: isinstance(v, dict),
+    "None": lambda v: v is None,
+}
+
+
 def _check_type(value: Any, param: inspect.Parameter) -> bool:
+    """Does a YAML value fit the annotation (`float | None`, `list[str]`, ...)? Unknown types pass."""
     ann = param.annotation
-    if ann is inspect.Parameter.empty or value is None:
+    if ann is inspect.Parameter.empty:
         return True
-    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
-    if text in ("float",) or text.startswith("float"):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if text in ("int",):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if text == "bool":
-        return isinstance(value, bool)
-    if text == "str":
-        return isinstance(value, str)
-    return True
+    text = ann if isinstance(ann, str) else str(ann)
+    checks = []
+    for part in text.split("|"):
+        base = part.strip().split("[", 1)[0].removeprefix("typing.")
+        if base not in _SIMPLE_TYPES:
+            return True
+        checks.append(_SIMPLE_TYPES[base])
+    return any(check(value) for check in checks)
 
 
 def _validate(preset: dict, path: str) -> None:
@@ -201,6 +217,12 @@ def _validate(preset: dict, path: str) -> None:
                 raise ConfigError(
                     f"{path}: block {name!r} parameter {key!r} = {value!r} should be {valid[key].annotation}"
                 )
+            if key.endswith(_FILE_PARAMS) and isinstance(value, str) and "://" not in value:
+                if not os.path.isfile(os.path.expanduser(value)):
+                    raise ConfigError(
+                        f"{path}: block {name!r} parameter {key!r}: no file {value!r}; "
+                        f"give an existing path, or null for the default"
+                    )
         missing = [k for k, p in valid.items() if p.default is inspect.Parameter.empty and k not in params]
         if missing:
             raise ConfigError(f"{path}: block {name!r} needs parameter(s) {', '.join(missing)}")

@@ -78,7 +78,7 @@ def _components(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str
 
 def evaluate_dedup(
     docs: Iterable[Document], manifest: str | Iterable[dict], kept_ids: Iterable[str],
-    dup_threshold: float = 0.8, unique_threshold: float = 0.5,
+    duplicate_of: dict[str, str] | None = None, dup_threshold: float = 0.8, unique_threshold: float = 0.5,
 ) -> dict:
     """Score a kept set against exact truth built from the bench manifest.
 
@@ -86,7 +86,9 @@ def evaluate_dedup(
     manifest.jsonl (names each record's base page), `kept_ids` the ids left after dedup. Among
     documents of the same base page, pairs with word 5-gram Jaccard >= `dup_threshold` are joined
     into true duplicate clusters; a document with no partner above `unique_threshold` is unique.
-    Documents of different base pages are taken as unrelated (not compared).
+    Documents of different base pages are taken as unrelated (not compared). With `duplicate_of`
+    (removed id -> keeper id), true clusters left with no copy are explained: the share whose
+    members all point to a kept copy of the same base page with Jaccard >= `unique_threshold`.
     """
     base_of = _manifest_base(manifest)
     kept = set(kept_ids)
@@ -97,6 +99,7 @@ def evaluate_dedup(
         n_docs += 1
         ids.add(doc.id)
         by_base[base_of.get(doc.id, ("unknown", doc.id))].append((doc.id, shingles(doc.text)))
+    sh = {doc_id: s for members in by_base.values() for doc_id, s in members}
     clusters: list[list[str]] = []
     unique: list[str] = []
     for members in by_base.values():
@@ -111,6 +114,18 @@ def evaluate_dedup(
         unique.extend(m for m, score in best.items() if score <= unique_threshold)
     copies = [sum(m in kept for m in c) for c in clusters]
     n_clusters = len(clusters)
+    explained = None
+    if duplicate_of is not None:
+        no_copy = [c for c, k in zip(clusters, copies, strict=True) if k == 0]
+        ok = 0
+        for c in no_copy:
+            keepers = {duplicate_of.get(m) for m in c}
+            ok += all(
+                k in sh and base_of.get(k) == base_of.get(c[0])
+                and max(jaccard(sh[k], sh[m]) for m in c) >= unique_threshold
+                for k in keepers
+            )
+        explained = ok / len(no_copy) if no_copy else None
     return {
         "documents": n_docs,
         "kept": len(kept & ids),
@@ -118,6 +133,7 @@ def evaluate_dedup(
         "true_cluster_docs": sum(len(c) for c in clusters),
         "clusters_one_copy": sum(c == 1 for c in copies) / n_clusters if n_clusters else None,
         "clusters_no_copy": sum(c == 0 for c in copies) / n_clusters if n_clusters else None,
+        "no_copy_kept_as_similar_copy_of_same_page": explained,
         "clusters_several_copies": sum(c > 1 for c in copies) / n_clusters if n_clusters else None,
         "unique_docs": len(unique),
         "unique_kept": sum(m in kept for m in unique) / len(unique) if unique else None,
@@ -213,26 +229,65 @@ def run_dedup(
     return {"kept": read_collected(os.path.join(work_dir, "kept")), "removed": removed, "timings": timings}
 
 
-def run_datatrove_minhash(filtered_dir: str, work_dir: str, tasks: int = 1, workers: int = 1) -> dict[str, str]:
-    """datatrove's own 4-stage MinHash (FineWeb's config) on the same input; returns kept ids."""
-    from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupSignature,
-    )
-    from datatrove.pipeline.dedup.minhash import MinhashDedupFilter as DTFilter
+def run_datatrove_minhash(filtered_dir: str, work_dir: str, tasks: int = 1, workers: int = 1) -> dict:
+    """datatrove's own 4-stage MinHash (FineWeb's config) on the same input.
 
+    Returns kept ids -> cluster id and removed ids -> cluster id (datatrove's cluster ids; -1 for
+    a document without duplicates)."""
+    import pyarrow.parquet as pq
+
+    dtm = _datatrove_minhash()
+    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster = (  # noqa: N806
+        dtm.MinhashConfig, dtm.MinhashDedupBuckets, dtm.MinhashDedupCluster)
+    MinhashDedupSignature, DTFilter = dtm.MinhashDedupSignature, dtm.MinhashDedupFilter  # noqa: N806
+    workers = 1  # in-process: worker processes would re-import the package __init__ (see below)
     shutil.rmtree(work_dir, ignore_errors=True)
-    cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1)
+    from datatrove.utils.hashing import HashConfig
+
+    # FineWeb's configuration: 5-grams, 14 x 8, 64-bit sha1 hashes
+    cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1,
+                        hash_config=HashConfig(precision=64, hash_fc="sha1"))
     w = lambda *p: os.path.join(work_dir, *p)  # noqa: E731
     _execute([ParquetDocReader(filtered_dir), MinhashDedupSignature(w("sigs"), config=cfg)], tasks, workers,
              w("logs", "1"))
     _execute([MinhashDedupBuckets(w("sigs"), w("buckets"), config=cfg)], cfg.num_buckets, workers, w("logs", "2"))
-    _execute([MinhashDedupCluster(w("buckets"), w("remove_ids"), config=cfg)], 1, 1, w("logs", "3"))
-    _execute([ParquetDocReader(filtered_dir), DTFilter(w("remove_ids")), _Collect(w("kept"))], tasks, workers,
-             w("logs", "4"))
-    return read_collected(w("kept"))
+    _execute([MinhashDedupCluster(w("buckets"), w("remove_ids"), config=cfg, save_cluster_id=True)], 1, 1,
+             w("logs", "3"))
+    dt_filter = DTFilter(w("remove_ids"), load_cluster_ids=True,
+                         exclusion_writer=ParquetShardWriter(w("removed"), removed_by="datatrove"))
+    _execute([ParquetDocReader(filtered_dir), dt_filter, _Collect(w("kept"), key="minhash_cluster_id")], tasks,
+             workers, w("logs", "4"))
+    removed = {}
+    for path in sorted(glob.glob(w("removed", "*.parquet"))):
+        for row in pq.read_table(path, columns=["id", "metadata"]).to_pylist():
+            removed[row["id"]] = str(json.loads(row["metadata"] or "{}").get("minhash_cluster_id"))
+    return {"kept": read_collected(w("kept")), "removed": removed}
+
+
+def _datatrove_minhash():
+    """datatrove's minhash module; its package __init__ imports exact_substrings, which needs
+    `tokenizers` (not installed), so the package is stubbed when that import fails."""
+    import sys
+    import types
+
+    try:
+        import datatrove.pipeline.dedup.minhash as dtm
+    except ModuleNotFoundError:
+        import datatrove.pipeline as dp
+
+        pkg = types.ModuleType("datatrove.pipeline.dedup")
+        pkg.__path__ = [os.path.join(dp.__path__[0], "dedup")]
+        sys.modules["datatrove.pipeline.dedup"] = pkg
+        import datatrove.pipeline.dedup.minhash as dtm
+    return dtm
+
+
+def _clusters_of(kept: dict[str, str], removed: dict[str, str]) -> dict[str, str]:
+    """datatrove output -> doc -> cluster label (singletons get their own label)."""
+    out = {}
+    for doc_id, cluster in {**kept, **removed}.items():
+        out[doc_id] = doc_id if cluster in ("", "-1", "None") else f"c{cluster}"
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,15 +473,20 @@ def _bench(args: argparse.Namespace) -> dict:
     for tasks in (1, 2, 4):
         t = time.perf_counter()
         res = run_dedup(filtered, os.path.join(args.work, f"ours-{tasks}"), FINEWEB_PARAMS, tasks, args.workers)
-        out[f"thresher_tasks{tasks}"] = {**evaluate_dedup(docs, manifest, res["kept"]),
+        dup_of = {doc_id: keeper for doc_id, (keeper, _) in res["removed"].items()}
+        out[f"thresher_tasks{tasks}"] = {**evaluate_dedup(docs, manifest, res["kept"], dup_of),
                                          "wall_s": round(time.perf_counter() - t, 1)}
         if tasks == 1:
             first = res["kept"]
         out[f"thresher_tasks{tasks}"]["same_kept_and_cluster_ids_as_1_task"] = res["kept"] == first
     for tasks in (1, 2):
         t = time.perf_counter()
-        kept = run_datatrove_minhash(filtered, os.path.join(args.work, f"datatrove-{tasks}"), tasks, args.workers)
+        kept = run_datatrove_minhash(filtered, os.path.join(args.work, f"datatrove-{tasks}"), tasks,
+                                     args.workers)["kept"]
+        if tasks == 1:
+            first_dt = set(kept)
         out[f"datatrove_tasks{tasks}"] = {**evaluate_dedup(docs, manifest, kept),
+                                          "same_kept_as_1_task": set(kept) == first_dt,
                                           "wall_s": round(time.perf_counter() - t, 1)}
     return out
 
@@ -449,14 +509,28 @@ def _neardup(args: argparse.Namespace) -> dict:
         pred[doc_id] = keeper_cluster[keeper]
     out["thresher"] = pairwise_scores(pred, truth)
     out["thresher"]["kept"] = len(res["kept"])
-    # datatrove: only the kept set is visible; score "removed doc is a duplicate of something"
-    kept_dt = run_datatrove_minhash(filtered, os.path.join(args.work, "datatrove"), 1, 1)
-    out["datatrove_kept"] = len(kept_dt)
+    out["thresher"]["unlabelled_pairs_with_jaccard"] = _unlabelled_pairs(pred, truth, docs)
+    dt = run_datatrove_minhash(filtered, os.path.join(args.work, "datatrove"), 2, args.workers)
+    dt_pred = _clusters_of(dt["kept"], dt["removed"])
+    out["datatrove"] = pairwise_scores(dt_pred, truth)
+    out["datatrove"]["kept"] = len(dt["kept"])
+    out["datatrove"]["unlabelled_pairs_with_jaccard"] = _unlabelled_pairs(dt_pred, truth, docs)
     out["one_kept_per_true_cluster"] = {
         "thresher": _one_per_cluster(truth, set(res["kept"])),
-        "datatrove": _one_per_cluster(truth, set(kept_dt)),
+        "datatrove": _one_per_cluster(truth, set(dt["kept"])),
     }
     return out
+
+
+def _unlabelled_pairs(pred: dict[str, object], truth: dict[str, object], docs: list[Document]) -> dict:
+    """Predicted pairs the labels call wrong, by their direct word 5-gram Jaccard (label noise check)."""
+    sh = {d.id: shingles(d.text) for d in docs}
+    groups: dict[object, list[str]] = defaultdict(list)
+    for doc, label in pred.items():
+        groups[label].append(doc)
+    js = [jaccard(sh[a], sh[b]) for g in groups.values() for a, b in itertools.combinations(g, 2)
+          if truth[a] != truth[b]]
+    return {"count": len(js), "jaccard_ge_0.5": sum(j >= 0.5 for j in js), "jaccard_ge_0.8": sum(j >= 0.8 for j in js)}
 
 
 def _one_per_cluster(truth: dict[str, object], kept: set[str]) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from datatrove.data import Document
 from datatrove.pipeline.extractors.base import ExtractorSandbox
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -10,12 +13,54 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 # within `timeout`, which it cannot do if it first has to import trafilatura (~1 s)
 from trafilatura import extract as trafilatura_extract
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class CpuTimedSandbox(ExtractorSandbox):
+    """datatrove's killable extraction process, timed by the CPU seconds the child spends on the
+    document rather than by the wall clock, so that a loaded machine does not turn ordinary pages
+    into timeouts (and the kept set does not depend on the load). A wall-clock backstop of
+    `wall_factor` × timeout still bounds a child that sleeps or is starved."""
+
+    def __init__(self, timeout: float, wall_factor: float = 10.0):
+        super().__init__(timeout=max(timeout, 5.0), warmup_text="")  # the warm-up is timed by wall clock
+        self.cpu_timeout = timeout
+        self.wall_timeout = timeout * wall_factor
+
+    def _child_cpu(self) -> float:
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def process_document(self, text, extract_fn):
+        self._ensure_process(extract_fn)
+        try:
+            cpu_start = self._child_cpu()
+            self.parent_conn.send(text)
+            wall_deadline = time.monotonic() + self.wall_timeout
+            while True:
+                if self.parent_conn.poll(0.05):
+                    result = self.parent_conn.recv()
+                    if isinstance(result, Exception):
+                        raise result
+                    return result
+                if not self.process.is_alive():
+                    raise EOFError("extraction process died (probably out of memory)")
+                if self._child_cpu() - cpu_start > self.cpu_timeout or time.monotonic() > wall_deadline:
+                    raise TimeoutError("document extraction timed out")
+        except (TimeoutError, EOFError):
+            self._cleanup_process()
+            raise
+
 
 class TrafilaturaExtractor(BaseFilter):
     """Replaces `doc.text` (HTML) by its main text, as FineWeb did.
 
     Extraction runs in datatrove's killable sandbox process, so a pathological page costs at most
-    `timeout` seconds; pages over `max_html_chars` are not parsed at all. Every document that yields
+    `timeout` CPU seconds (FineWeb: 1 s); pages over `max_html_chars` are not parsed at all. Every document that yields
     no text is dropped with its reason: `timeout`, `too_large`, `extract_error`, `process_died`,
     `empty`. WET records arrive as text already and pass through unchanged.
     """
@@ -49,7 +94,7 @@ class TrafilaturaExtractor(BaseFilter):
         )
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        with ExtractorSandbox(timeout=self.timeout, warmup_text="") as sandbox:
+        with CpuTimedSandbox(self.timeout) as sandbox:
             self._sandbox = sandbox
             yield from super().run(data, rank, world_size)
             self._sandbox = None

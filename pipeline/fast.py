@@ -126,9 +126,15 @@ class _Position:
         return self.length
 
 
-def _is_arc(path: str) -> bool:
+def _fastwarc_reads(path: str) -> bool:
+    """Gzipped WARC/WET files; ARC and uncompressed files go to warcio (whose record lengths of
+    uncompressed records leave out the trailing blank lines, which the next-offset rule cannot)."""
     name = os.path.basename(path).lower()
-    return ".arc" in name and ".warc" not in name
+    return ".warc" in name and name.endswith(".gz")
+
+
+class _NotMultiMember(OSError):
+    """Several records in one gzip member: no per-record offsets; warcio reports it as damage."""
 
 
 def _file_size(path: str) -> int:
@@ -142,14 +148,15 @@ class FastWarcReader(WarcReader):
     """`WarcReader` with fastwarc parsing the archive; same documents, stats and provenance.
 
     A record's length is the distance to the next record's start (the file's end for the last one),
-    so each record's head is buffered before the iterator moves on. ARC files, and everything after
-    a damaged record, are read by `WarcReader`'s warcio path, which resyncs past the damage.
+    so each record's head is buffered before the iterator moves on. ARC and uncompressed files, and
+    everything from a damaged record on, are read by `WarcReader`'s warcio path, which resyncs past
+    the damage.
     """
 
     name = "📖 WARC reader (fastwarc)"
 
     def read_file(self, path: str, progress: _Progress | None = None) -> Iterator[Document]:
-        if _is_arc(path):
+        if not _fastwarc_reads(path):
             yield from super().read_file(path, progress)
             return
         from fastwarc.warc import ArchiveIterator  # noqa: PLC0415 (optional dependency)
@@ -166,6 +173,8 @@ class FastWarcReader(WarcReader):
                 buffered = _Record(current, limit)
                 following = next(records, None)
                 end = following.stream_pos if following is not None else _file_size(path)
+                if end <= pending_pos:
+                    raise _NotMultiMember(path)
                 doc = self._handle(buffered, _Position(pending_pos, end - pending_pos), path, state)
                 if progress is not None:
                     progress.update(path, end)
@@ -334,7 +343,7 @@ class LanguagePrefilter(BaseFilter):
         if len(text) < self.min_chars:
             return {}, len(text)
         labels, probs = self.model.predict(text, k=-1)
-        found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs)}
+        found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
         return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

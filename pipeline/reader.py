@@ -119,7 +119,8 @@ class WarcReader(PipelineStep):
             except READ_ERRORS as e:
                 reason = _error_reason(e)
                 self.stat_update("read_error", f"read_error_{reason}")
-                logger.warning(f"{path}: damaged record near byte {state.failed_at} ({type(e).__name__}: {str(e)[:120]!r})")
+                detail = f"{type(e).__name__}: {str(e)[:120]!r}"
+                logger.warning(f"{path}: damaged record near byte {state.failed_at} ({detail})")
                 attempts += 1
                 position = None if attempts > MAX_RESYNCS else _next_boundary(path, state.failed_at + 1)
                 if position is not None:

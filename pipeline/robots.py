@@ -173,8 +173,11 @@ def build_robots_index(warc_files: list[str], index_path: str, batch: int = 5000
         counts = {**reader.counts, "captures": captures, "hosts": hosts}
         con.executemany("INSERT INTO info VALUES (?, ?)", [(k, str(v)) for k, v in counts.items()])
         con.commit()
-    finally:
+    except BaseException:
         con.close()
+        os.remove(tmp)
+        raise
+    con.close()
     os.replace(tmp, index_path)
     return counts
 

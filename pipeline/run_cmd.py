@@ -30,7 +30,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     slurm.add_argument("--mem-per-cpu", help="memory per CPU, e.g. 2G")
     slurm.add_argument("--cpus-per-task", type=int, default=1)
     slurm.add_argument("--sbatch-arg", action="append", default=[], help="extra sbatch argument (repeatable)")
-    slurm.add_argument("--wait", action="store_true", help="return when the run has finished; exit 0 only if all succeeded")
+    slurm.add_argument(
+        "--wait", action="store_true", help="return when the run has finished; exit 0 only if all succeeded"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -54,4 +54,4 @@ def read_docs(run_dir) -> dict[str, str]:
     table = pq.read_table(files, columns=["id", "text"])
     ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
     assert len(set(ids)) == len(ids), "duplicate documents in data/"
-    return dict(zip(ids, texts))
+    return dict(zip(ids, texts, strict=True))

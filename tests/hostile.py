@@ -64,7 +64,8 @@ def build_hostile_warc(path: str, big_page_mb: int = 50) -> dict[str, str]:
     mixed = good_page("mixed").replace(b"</article>", "<p>Пример текста</p>".encode("cp1251") + b"</article>")
     add("http://mixed-encoding.example/", "mixed encodings", mixed)
     add("http://big.example/", "50 MB page", b"<html><body>" + b"<p>big page</p>" * (big_page_mb * 70_000) + b"</body>")
-    add("http://deep.example/", "nested 100,000 levels", b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000)
+    deep = b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000
+    add("http://deep.example/", "nested 100,000 levels", deep)
     bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=1)
     add("http://bomb.example/", "gzip bomb in Content-Encoding", bomb,
         headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])

@@ -6,11 +6,13 @@ import copy
 import glob
 import io
 import json
+import random
 import sqlite3
 import zlib
 
 import pyarrow.parquet as pq
 import pytest
+from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -301,6 +303,9 @@ def test_bad_policy_and_missing_files_fail_early(tmp_path):
         ConsentFilter(noai="block")
     with pytest.raises(FileNotFoundError):
         ConsentFilter(opt_out_domains_file=str(tmp_path / "none.txt"))
+    late = ConsentFilter(robots_index=str(tmp_path / "none.sqlite"))  # may be built after the block
+    with pytest.raises(FileNotFoundError, match="build it with --robots"):
+        list(late.run([Document(text="<html>", id="x", metadata={"url": "https://a.test/"})]))
     with pytest.raises(FileNotFoundError):
         RobotsIndex(str(tmp_path / "none.sqlite"))
 
@@ -377,3 +382,18 @@ def test_recommended_preset_snippets_validate(tmp_path, monkeypatch):
     with pytest.raises(config.ConfigError, match="robots"):
         config.load_preset(str(bad))
 
+
+
+def test_random_garbage_robots_never_crash(tmp_path):
+    rng = random.Random(7)
+    junk = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for _ in range(40)]
+    junk += [b"User-agent: GPTBot\nDisallow: " + bytes(rng.randrange(256) for _ in range(60)) for _ in range(10)]
+    records = [(f"https://j{i}.test/robots.txt", 200, [], body, DAY) for i, body in enumerate(junk)]
+    write_warc(tmp_path / "junk.warc.gz", records)
+    counts = build_robots_index([str(tmp_path / "junk.warc.gz")], str(tmp_path / "junk.sqlite"))
+    assert counts["hosts"] == len(junk)
+    index = RobotsIndex(str(tmp_path / "junk.sqlite"))
+    for i in range(len(junk)):
+        verdict = index.verdict(f"https://j{i}.test/some/page?q=%ff", DEFAULT_AI_AGENTS, DAY)
+        assert verdict.status in ("allowed", "disallowed", "unknown")
+    index.close()

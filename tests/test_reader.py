@@ -7,9 +7,9 @@ import io
 
 import fsspec
 import pyarrow.parquet as pq
+from conftest import shared_path
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import shared_path
 from thresher.pipeline.decode import decode_html
 from thresher.pipeline.reader import WarcReader, expand_inputs
 from thresher.pipeline.run import bundled_sample_files

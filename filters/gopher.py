@@ -1,0 +1,213 @@
+"""Gopher repetition and quality rules (Rae et al. 2021), as datatrove 0.10.1 applies them.
+
+Same rules, thresholds and drop reasons as datatrove's filters; words, lines and paragraphs come
+from the shared `splits()` instead of a fresh spaCy pass in each filter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from thresher.filters.text import splits
+from thresher.pipeline.config import FromPreset
+
+
+def find_duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of repeated items, characters in the repeats): each repeat after the first counts."""
+    seen: set[str] = set()
+    dup_items = dup_chars = 0
+    for item in items:
+        if item in seen:
+            dup_items += 1
+            dup_chars += len(item)
+        else:
+            seen.add(item)
+    return dup_items, dup_chars
+
+
+def word_ids(words: list[str]) -> np.ndarray:
+    """Each word as a 64-bit id (equal words, equal ids)."""
+    ids: dict[str, int] = {}
+    return np.fromiter((ids.setdefault(w, len(ids)) for w in words), dtype=np.uint64, count=len(words))
+
+
+def ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit key per n-gram of word ids (a polynomial hash: equal n-grams, equal keys)."""
+    count = len(ids) - n + 1
+    keys = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            keys = keys * np.uint64(0x9E3779B97F4A7C15) + ids[k : k + count] + np.uint64(1)
+    return keys
+
+
+def top_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
+    """Characters covered by the most frequent n-gram (its " "-joined length times its count).
+
+    Ties go to the n-gram seen first, as with datatrove's Counter.most_common(1).
+    """
+    if len(words) < n:
+        return 0
+    _, first, counts = np.unique(ngram_keys(ids, n), return_index=True, return_counts=True)
+    best = counts.max()
+    i = int(first[counts == best].min())
+    return len(" ".join(words[i : i + n])) * int(best)
+
+
+def duplicated_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
+    """Characters in n-grams seen before, skipping past each repeat (datatrove's find_all_duplicate).
+
+    Documents where no n-gram of words repeats (most) are answered from the keys alone.
+    """
+    if len(words) < n:
+        return 0
+    keys = ngram_keys(ids, n)
+    if len(np.unique(keys)) == len(keys):
+        return 0
+    seen: set[str] = set()
+    repeated = idx = 0
+    last = len(words) - n + 1
+    while idx < last:
+        gram = "".join(words[idx : idx + n])
+        if gram in seen:
+            repeated += len(gram)
+            idx += n
+        else:
+            seen.add(gram)
+            idx += 1
+    return repeated
+
+
+def _pairs(thresholds: dict | list | tuple) -> list[tuple[int, float]]:
+    items = thresholds.items() if isinstance(thresholds, dict) else thresholds
+    return [(int(n), float(frac)) for n, frac in items]
+
+
+class GopherRepetitionFilter(BaseFilter, FromPreset):
+    """Drops documents made of repeated lines, paragraphs or n-grams."""
+
+    name = "👯 Gopher Repetition"
+    block = "gopher_repetition"
+
+    def __init__(
+        self,
+        dup_line_frac: float | None,
+        dup_para_frac: float | None,
+        dup_line_char_frac: float | None,
+        dup_para_char_frac: float | None,
+        top_n_grams: dict[int, float],
+        dup_n_grams: dict[int, float],
+        exclusion_writer=None,
+    ):
+        super().__init__(exclusion_writer)
+        self.dup_line_frac = dup_line_frac
+        self.dup_para_frac = dup_para_frac
+        self.dup_line_char_frac = dup_line_char_frac
+        self.dup_para_char_frac = dup_para_char_frac
+        self.top_n_grams = _pairs(top_n_grams)
+        self.dup_n_grams = _pairs(dup_n_grams)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        text = doc.text
+        if not text:
+            return False, "empty"
+        s = splits(text)
+        paragraphs = s.paragraphs
+        para_dups, para_chars = find_duplicates(paragraphs)
+        if self.dup_para_frac and para_dups / len(paragraphs) > self.dup_para_frac:
+            return False, "dup_para_frac"
+        if self.dup_para_char_frac and para_chars / len(text) > self.dup_para_char_frac:
+            return False, "dup_para_char_frac"
+        lines = s.newline_runs
+        line_dups, line_chars = find_duplicates(lines)
+        if self.dup_line_frac and line_dups / len(lines) > self.dup_line_frac:
+            return False, "dup_line_frac"
+        if self.dup_line_char_frac and line_chars / len(text) > self.dup_line_char_frac:
+            return False, "dup_line_char_frac"
+        words = s.words
+        ids = word_ids(words)
+        for n, frac in self.top_n_grams:
+            if top_ngram_chars(words, ids, n) / len(text) > frac:
+                return False, f"top_{n}_gram"
+        for n, frac in self.dup_n_grams:
+            if duplicated_ngram_chars(words, ids, n) / len(text) > frac:
+                return False, f"duplicated_{n}_n_grams"
+        return True
+
+
+class GopherQualityFilter(BaseFilter, FromPreset):
+    """Drops documents whose word statistics do not look like prose (length, symbols, stop words)."""
+
+    name = "🥇 Gopher Quality"
+    block = "gopher_quality"
+    output_columns = {"word_count": pa.int32()}
+
+    def __init__(
+        self,
+        min_doc_words: int | None,
+        max_doc_words: int | None,
+        min_avg_word_length: int | None,
+        max_avg_word_length: int | None,
+        max_symbol_word_ratio: float | None,
+        max_bullet_lines_ratio: float | None,
+        max_ellipsis_lines_ratio: float | None,
+        max_non_alpha_words_ratio: float | None,
+        min_stop_words: int | None,
+        stop_words: list[str],
+        exclusion_writer=None,
+    ):
+        super().__init__(exclusion_writer)
+        self.min_doc_words = min_doc_words
+        self.max_doc_words = max_doc_words
+        self.min_avg_word_length = min_avg_word_length
+        self.max_avg_word_length = max_avg_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        self.max_non_alpha_words_ratio = max_non_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        self.stop_words = frozenset(stop_words)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        text = doc.text
+        s = splits(text)
+        words = s.words
+        n_words = len(words)
+        content = s.non_symbol_words
+        n_content = len(content)
+        doc.metadata["word_count"] = n_content
+        if self.min_doc_words and n_content < self.min_doc_words:
+            return False, "gopher_short_doc"
+        if self.max_doc_words and n_content > self.max_doc_words:
+            return False, "gopher_long_doc"
+        if not n_content:
+            return False, "gopher_short_doc"
+        avg_len = sum(len(w) for w in content) / n_content
+        if self.min_avg_word_length and avg_len < self.min_avg_word_length:
+            return False, "gopher_below_avg_threshold"
+        if self.max_avg_word_length and avg_len > self.max_avg_word_length:
+            return False, "gopher_above_avg_threshold"
+        if self.max_symbol_word_ratio and text.count("#") / n_words > self.max_symbol_word_ratio:
+            return False, "gopher_too_many_hashes"
+        ellipses = text.count("...") + text.count("…")
+        if self.max_symbol_word_ratio and ellipses / n_words > self.max_symbol_word_ratio:
+            return False, "gopher_too_many_ellipsis"
+        lines = s.lines
+        if self.max_bullet_lines_ratio:
+            bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
+            if bullets / len(lines) > self.max_bullet_lines_ratio:
+                return False, "gopher_too_many_bullets"
+        if self.max_ellipsis_lines_ratio:
+            ending = sum(line.rstrip().endswith(("...", "…")) for line in lines)
+            if ending / len(lines) > self.max_ellipsis_lines_ratio:
+                return False, "gopher_too_many_end_ellipsis"
+        if self.max_non_alpha_words_ratio:
+            alpha = sum(any(c.isalpha() for c in w) for w in words)
+            if alpha / n_words < self.max_non_alpha_words_ratio:
+                return False, "gopher_below_alpha_threshold"
+        if self.min_stop_words and len(self.stop_words.intersection(words)) < self.min_stop_words:
+            return False, "gopher_enough_stop_words"
+        return True

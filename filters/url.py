@@ -1,0 +1,245 @@
+"""URL blocklist filter with datatrove 0.10.1's decisions and a fraction of its memory.
+
+datatrove keeps the UT1 blocklist (millions of domains) as a Python set of strings: about 675 MB
+in every worker. Here the domains and URLs are 64-bit hashes in one sorted numpy array (8 bytes
+each), built once from the tarball inside the installed datatrove and cached on disk
+(`$THRESHER_CACHE` or ~/.cache/thresher); workers memory-map the cache, so they share its pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from thresher.pipeline.config import FromPreset
+
+CACHE_VERSION = 1
+_NORMALIZER = re.compile(r"[^a-zA-Z0-9]+")
+
+
+def normalize(text: str) -> str:
+    return _NORMALIZER.sub("", text).lower()
+
+
+def hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _assets() -> Path:
+    from datatrove.utils._import_utils import ASSETS_PATH
+
+    return Path(ASSETS_PATH)
+
+
+def _word_list(name: str) -> frozenset[str]:
+    """datatrove's parse_list(normalize=True): '#' lines skipped, blank lines kept as ''."""
+    with open(_assets() / name, encoding="utf-8") as f:
+        return frozenset(normalize(line) for line in f if line[0] != "#")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("THRESHER_CACHE") or Path.home() / ".cache" / "thresher")
+
+
+class HashedBlocklist:
+    """Sorted 64-bit hashes of the blocklisted domains and URLs; membership by binary search."""
+
+    def __init__(self, domains: np.ndarray, urls: np.ndarray):
+        self.domains = domains
+        self.urls = urls
+
+    @staticmethod
+    def _contains(array: np.ndarray, text: str) -> bool:
+        h = np.uint64(hash64(text))
+        i = int(np.searchsorted(array, h))
+        return i < len(array) and array[i] == h
+
+    def has_domain(self, domain: str) -> bool:
+        return self._contains(self.domains, domain)
+
+    def has_url(self, url: str) -> bool:
+        return self._contains(self.urls, url)
+
+    # --- building and caching ---
+
+    @classmethod
+    def load(cls, tar_path: Path | None = None, directory: Path | None = None) -> HashedBlocklist:
+        """From the on-disk cache when it matches the tarball, else built from it and cached."""
+        tar_path = tar_path or _assets() / "url_filterblacklistsv0_3_0.tar.gz"
+        directory = directory or cache_dir()
+        signature = {"version": CACHE_VERSION, "source": str(tar_path), "size": tar_path.stat().st_size,
+                     "mtime": int(tar_path.stat().st_mtime)}
+        meta_path, data_path = directory / "url_blocklist.json", directory / "url_blocklist.npy"
+        cached = cls._read_cache(meta_path, data_path, signature)
+        if cached is not None:
+            return cached
+        domains, urls = cls._build(tar_path)
+        cls._write_cache(directory, meta_path, data_path, signature, domains, urls)
+        # map the cache just written, so this process holds the same shared pages as later ones
+        return cls._read_cache(meta_path, data_path, signature) or cls(domains, urls)
+
+    @classmethod
+    def _read_cache(cls, meta_path: Path, data_path: Path, signature: dict) -> HashedBlocklist | None:
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("signature") != signature:
+                return None
+            data = np.load(data_path, mmap_mode="r")
+            if data.dtype != np.uint64 or len(data) != meta["n_domains"] + meta["n_urls"]:
+                return None
+        except (OSError, ValueError, KeyError):
+            return None
+        n = meta["n_domains"]
+        data = np.asarray(data)  # plain ndarray over the mapping: no memmap overhead per lookup
+        return cls(data[:n], data[n:])
+
+    @staticmethod
+    def _build(tar_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """datatrove's parse_list(normalize=False) of `domains` and `urls`, hashed and sorted."""
+        arrays: dict[str, np.ndarray] = {}
+        with tarfile.open(tar_path, "r:gz") as tar:
+            for member in tar:
+                if member.name not in ("domains", "urls"):
+                    continue
+                f = tar.extractfile(member)
+                hashes = np.fromiter(
+                    (hash64(line.decode("utf-8", "surrogateescape").strip())
+                     for line in f if line[:1] != b"#"),
+                    dtype=np.uint64,
+                )
+                arrays[member.name] = np.unique(hashes)
+        return arrays["domains"], arrays["urls"]
+
+    @staticmethod
+    def _write_cache(directory: Path, meta_path: Path, data_path: Path, signature: dict,
+                     domains: np.ndarray, urls: np.ndarray) -> None:
+        """Data first, then the metadata that validates it, each by atomic rename."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=directory, suffix=".npy.tmp", delete=False) as f:
+                np.save(f, np.concatenate([domains, urls]))
+            os.chmod(f.name, 0o644)
+            os.replace(f.name, data_path)
+            meta = {"signature": signature, "n_domains": len(domains), "n_urls": len(urls)}
+            with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".json.tmp", delete=False) as f:
+                json.dump(meta, f)
+            os.chmod(f.name, 0o644)
+            os.replace(f.name, meta_path)
+        except OSError:
+            pass  # an unwritable cache only costs a rebuild next time
+
+
+@lru_cache(maxsize=1)
+def integrated_blocklist() -> HashedBlocklist:
+    """One blocklist per process, shared by every URLFilter."""
+    return HashedBlocklist.load()
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """ICANN section of the Public Suffix List (as tldextract uses by default): rules, wildcards, exceptions."""
+    import tld
+
+    path = Path(tld.__file__).parent / "res" / "effective_tld_names.dat.txt"
+    rules, wildcards, exceptions = set(), set(), set()
+    in_icann = False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if "===BEGIN ICANN DOMAINS===" in line:
+                in_icann = True
+            elif "===END ICANN DOMAINS===" in line:
+                break
+            elif in_icann and line and not line.startswith("//"):
+                rule = line.split()[0].lower()
+                if rule.startswith("!"):
+                    exceptions.add(rule[1:])
+                elif rule.startswith("*."):
+                    wildcards.add(rule[2:])
+                else:
+                    rules.add(rule)
+    return frozenset(rules), frozenset(wildcards), frozenset(exceptions)
+
+
+_SCHEME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+
+
+def host_of(url: str) -> str:
+    """The host of `url`, as tldextract finds it: no scheme, credentials, port or trailing dot."""
+    rest = _SCHEME.sub("", url.strip())
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    if host.startswith("["):
+        return ""
+    host = host.split(":")[0].replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".")
+    return host.strip(".").lower()
+
+
+def domain_parts(url: str) -> tuple[str, str]:
+    """(registered domain, fully qualified domain), both "" when the host has no public suffix."""
+    host = host_of(url)
+    labels = host.split(".") if host else []
+    rules, wildcards, exceptions = _public_suffixes()
+    suffix_len = 0
+    for i in range(len(labels)):
+        candidate = ".".join(labels[i:])
+        if candidate in exceptions:
+            suffix_len = len(labels) - i - 1
+            break
+        if candidate in rules:
+            suffix_len = len(labels) - i
+            break
+        if i + 1 < len(labels) and ".".join(labels[i + 1 :]) in wildcards:
+            suffix_len = len(labels) - i
+            break
+    if suffix_len == 0 or suffix_len >= len(labels) or not labels[-suffix_len - 1]:
+        return "", ""
+    return ".".join(labels[-suffix_len - 1 :]), host
+
+
+class URLFilter(BaseFilter, FromPreset):
+    """Drops documents whose URL is on the UT1 adult blocklist or contains banned words."""
+
+    name = "😈 Url-filter"
+    block = "url_filter"
+
+    def __init__(self, soft_word_threshold: int, use_integrated_lists: bool, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.soft_word_threshold = soft_word_threshold
+        self.use_integrated_lists = use_integrated_lists
+        self.banned_words = _word_list("banned_words.txt") if use_integrated_lists else frozenset()
+        self.soft_banned_words = _word_list("soft_banned_words.txt") if use_integrated_lists else frozenset()
+        subwords = sorted(_word_list("banned_subwords.txt") - {""}) if use_integrated_lists else []
+        # one regex for all sub-words (datatrove uses an Aho-Corasick automaton: same matches)
+        self.banned_subwords = re.compile("|".join(map(re.escape, subwords))) if subwords else None
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        url = doc.metadata.get("url")
+        if not url:
+            raise ValueError("URLFilter: document has no url in its metadata")
+        if self.use_integrated_lists:
+            blocklist = integrated_blocklist()
+            registered, fqdn = domain_parts(url)
+            if blocklist.has_domain(registered):
+                return False, "domain"
+            if blocklist.has_domain(fqdn):
+                return False, "subdomain"
+            if blocklist.has_url(url):
+                return False, "url"
+        url_words = set(_NORMALIZER.split(url))
+        if not url_words.isdisjoint(self.banned_words):
+            return False, "hard_blacklisted"
+        if len(url_words & self.soft_banned_words) >= self.soft_word_threshold:
+            return False, "soft_blacklisted"
+        if self.banned_subwords is not None and self.banned_subwords.search(normalize(url)):
+            return False, "blacklisted_subword"
+        return True

@@ -1,0 +1,71 @@
+"""`thresher bench`: presets against datatrove's FineWeb pipeline, or `--extraction` quality."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", "-i", action="append", help="WARC file, folder or glob (repeatable)")
+    p.add_argument("--workers", "-w", type=int, default=2, help="worker processes for every pipeline (default: 2)")
+    p.add_argument("--out", "-o", default="thresher-bench", help="folder for the runs and bench.json")
+    p.add_argument("--skip-datatrove", action="store_true",
+                   help="do not run datatrove; compare with its cached result if there is one")
+    p.add_argument("--rerun-datatrove", action="store_true", help="run datatrove even if a cached result exists")
+    p.add_argument("--cache-dir", help="where datatrove's result is cached (default: TMPDIR/thresher-bench-cache)")
+    p.add_argument("--lid-model", help="fastText LID model for datatrove (default: the bundled lid.176.ftz)")
+    p.add_argument("--fineweb-preset", default="fineweb", help="preset measured as `fineweb` (name or YAML path)")
+    p.add_argument("--fast-preset", default="fast", help="preset measured as `fast` (name or YAML path)")
+    p.add_argument("--preset", action="append", default=[], metavar="LABEL=PRESET",
+                   help="also measure this preset (repeatable)")
+    p.add_argument("--only", choices=["fineweb", "fast"], action="append",
+                   help="measure only these of the two presets (repeatable)")
+    p.add_argument("--extraction", action="store_true",
+                   help="score trafilatura and resiliparse against the gold text of the AEB pages instead")
+    p.add_argument("--aeb", help="article-extraction-benchmark folder (html/, ground-truth.json)")
+    p.add_argument("--limit", type=int, help="with --extraction: only the first N pages")
+    p.add_argument("--json", action="store_true", help="also print the result as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    from thresher.pipeline import bench
+
+    if args.extraction:
+        folder = args.aeb or bench.default_aeb_dir()
+        rows = bench.run_extraction(folder, args.limit)
+        print(bench.format_extraction(rows))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        return 0
+    if not args.input:
+        print("thresher bench: give --input WARC files (e.g. a corpus from build_bench_warc.py)", file=sys.stderr)
+        return 2
+    from thresher.pipeline.reader import expand_inputs
+
+    files = expand_inputs(args.input)
+    presets = [("fineweb", args.fineweb_preset), ("fast", args.fast_preset)]
+    if args.only:
+        presets = [(label, p) for label, p in presets if label in args.only]
+    for item in args.preset:
+        label, _, preset = item.partition("=")
+        presets.append((label, preset or label))
+    report = bench.run_bench(
+        files,
+        args.out,
+        args.workers,
+        presets,
+        skip_datatrove=args.skip_datatrove,
+        rerun_datatrove=args.rerun_datatrove,
+        cache_dir=args.cache_dir,
+        lid_model=args.lid_model,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(bench.format_report(report))
+    print(f"\nruns and bench.json: {os.path.abspath(args.out)}")
+    if args.json:
+        with open(os.path.join(args.out, "bench.json")) as f:
+            print(f.read())
+    return 0 if all(m.ok for m in report["results"]) else 1

@@ -1,0 +1,156 @@
+"""AI-text detector on real data: bundled model, held-out separation, languages, pipeline, retraining."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datatrove.data import Document
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.writers import JsonlWriter
+
+from thresher.filters.ai_text import AIDetectorModel, AIGeneratedTextFilter, benchmark
+from thresher.pipeline import ai_train
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+AITEXT = SHARED / "data" / "aitext"
+pytestmark = pytest.mark.skipif(not (AITEXT / "fast-detect-gpt.jsonl").exists(), reason="../shared absent")
+
+
+def _fold(cluster: str) -> int:
+    return int(hashlib.sha1(cluster.encode()).hexdigest(), 16) % 5
+
+
+@pytest.fixture(scope="module")
+def fdg_rows() -> list[dict]:
+    """fast-detect-gpt rows, labelled 0/1, shared prompts removed (as training does)."""
+    rows = ai_train.load_rows([str(AITEXT / "fast-detect-gpt.jsonl")], min_words=40)
+    return [{"text": r.text, "label": r.y, "generator": r.generator, "domain": r.domain,
+             "src_cluster": r.cluster} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Train through `main(args)` on clusters of folds 1-4 (a subset); return the model dir + fold-0 rows."""
+    rng = np.random.default_rng(0)
+    train = [r for r in fdg_rows if _fold(r["src_cluster"]) != 0]
+    train = [train[i] for i in rng.choice(len(train), 900, replace=False)]
+    held = [r for r in fdg_rows if _fold(r["src_cluster"]) == 0]
+    held = [held[i] for i in rng.choice(len(held), 300, replace=False)]
+    d = tmp_path_factory.mktemp("aitrain")
+    (d / "train.jsonl").write_text("\n".join(json.dumps(r) for r in train), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    ai_train.configure(parser)
+    args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3"])
+    assert ai_train.main(args) == 0
+    return d / "model", held
+
+
+def _auroc(scores, labels) -> float:
+    return ai_train.auroc(np.asarray(scores), np.asarray(labels))
+
+
+def test_bundled_model_loads_and_carries_its_threshold():
+    model = AIDetectorModel.load()
+    assert model.languages == ["en"]
+    assert 0.0 < model.threshold_1pct_fpr < 1.0
+    assert len(model.featurizer.zipf) > 10000
+
+
+def test_bundled_scores_in_unit_interval_and_order_classes(fdg_rows):
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    sample = fdg_rows[::40]
+    scores = [f.score(r["text"]) for r in sample]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    labels = [r["label"] for r in sample]
+    assert _auroc(scores, labels) > 0.85  # in-sample for the bundled model: a sanity floor
+
+
+def test_retrained_model_separates_held_out_clusters(small_model):
+    model_dir, held = small_model
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20,
+                              model_path=str(model_dir / "ai_detector.npz"))
+    scores = np.array([f.score(r["text"]) for r in held])
+    labels = np.array([r["label"] for r in held])
+    assert scores[labels == 1].mean() > scores[labels == 0].mean()
+    assert _auroc(scores, labels) > 0.8
+
+
+def test_training_writes_model_and_card(small_model):
+    model_dir, _ = small_model
+    model = AIDetectorModel.load(model_dir / "ai_detector.npz")
+    assert model.threshold_1pct_fpr is not None
+    card = (model_dir / "AI_DETECTOR_CARD.md").read_text(encoding="utf-8")
+    assert "ii_leave_one_generator_out" in card and "Who it may wrong" in card
+
+
+def test_non_english_gets_no_score():
+    de = (SHARED / "data" / "lid" / "lingua" / "sentences" / "de.txt").read_text(encoding="utf-8")
+    text = " ".join(de.splitlines()[:20])
+    f = AIGeneratedTextFilter(threshold=0.5, languages=["en"], min_words=20)
+    doc = Document(text=text, id="de")
+    assert f.filter(doc) is True
+    assert doc.metadata["ai_score"] is None and doc.metadata["ai_evidence"] == []
+    tagged = Document(text=text, id="de2", metadata={"language": "de"})
+    f.filter(tagged)
+    assert tagged.metadata["ai_score"] is None
+
+
+def test_language_metadata_decides_when_present(fdg_rows):
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    doc = Document(text=fdg_rows[0]["text"], id="x", metadata={"language": "fr"})
+    f.filter(doc)
+    assert doc.metadata["ai_score"] is None
+    doc = Document(text=fdg_rows[0]["text"], id="y", metadata={"language": "en"})
+    f.filter(doc)
+    assert 0.0 <= doc.metadata["ai_score"] <= 1.0
+
+
+def test_boilerplate_is_evidence_and_floors_the_score():
+    text = ("As an AI language model, I do not have personal opinions, but I can delve into the topic. "
+            "It is important to note that the question has many facets, and the answer depends on context. ") * 3
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    doc = Document(text=text, id="b")
+    f.filter(doc)
+    assert doc.metadata["ai_score"] >= 0.9
+    assert "as an ai language model" in doc.metadata["ai_evidence"]
+    assert "delve" in doc.metadata["ai_evidence"]
+
+
+def _run(docs: list[Document], block: AIGeneratedTextFilter, out: Path, logs: Path) -> list[dict]:
+    LocalPipelineExecutor(
+        pipeline=[docs, block, JsonlWriter(str(out), compression="gzip")],
+        tasks=1, workers=1, logging_dir=str(logs),
+    ).run()
+    rows = []
+    for p in sorted(out.glob("*.jsonl.gz")):
+        with gzip.open(p, "rt", encoding="utf-8") as f:
+            rows += [json.loads(line) for line in f]
+    return rows
+
+
+def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
+    sample = [r for r in fdg_rows if r["label"] == 0][:10] + [r for r in fdg_rows if r["label"] == 1][:10]
+    docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
+    kept = _run(docs, AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20),
+                tmp_path / "all", tmp_path / "logs1")
+    assert len(kept) == 20
+    assert all(0.0 <= r["metadata"]["ai_score"] <= 1.0 for r in kept)
+    assert all(isinstance(r["metadata"]["ai_evidence"], list) for r in kept)
+    scores = sorted(r["metadata"]["ai_score"] for r in kept)
+    cut = scores[len(scores) // 2]
+    docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
+    filtered = _run(docs, AIGeneratedTextFilter(threshold=cut, languages=["en"], min_words=20),
+                    tmp_path / "cut", tmp_path / "logs2")
+    assert 0 < len(filtered) < 20
+    assert all(r["metadata"]["ai_score"] <= cut for r in filtered)
+
+
+def test_benchmark_reports_ms_per_1000_words():
+    out = benchmark(20)
+    assert out["ms_per_1000_words"] > 0 and out["n_docs"] == 20

@@ -1,0 +1,157 @@
+"""The fast path (fastwarc reader, resiliparse extractor, language prefilter) and the bench harness.
+
+No timed assertions here: speed is measured only by `thresher bench`.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import sys
+
+import fsspec
+import pytest
+from conftest import shared_path
+from datatrove.data import Document
+from warcio.archiveiterator import ArchiveIterator
+
+from thresher.pipeline import bench
+from thresher.pipeline.fast import FastWarcReader, LanguagePrefilter, ResiliparseExtractor
+from thresher.pipeline.reader import WarcReader
+
+
+def real_files() -> list[str]:
+    return sorted(glob.glob(str(shared_path("data", "warc", "real") / "*.warc*.gz")))
+
+
+def read_record_at(path: str, offset: int, length: int):
+    """The one record stored at exactly [offset, offset + length) of `path`."""
+    with fsspec.open(path, "rb") as f:
+        f.seek(offset)
+        raw = f.read(length)
+    assert len(raw) == length
+    records = list(ArchiveIterator(io.BytesIO(raw), arc2warc=True))
+    assert len(records) == 1, "the byte range must hold exactly one record"
+    return records[0]
+
+
+@pytest.mark.parametrize("path", real_files(), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_fast_reader_yields_the_same_documents_and_provenance(path):
+    slow, fast = WarcReader([path]), FastWarcReader([path])
+    expected, got = list(slow.read_file(path)), list(fast.read_file(path))
+    assert [d.id for d in got] == [d.id for d in expected]
+    for a, b in zip(expected, got, strict=True):
+        assert b.text == a.text
+        assert b.metadata == a.metadata
+    for doc in got:
+        meta = doc.metadata
+        rec = read_record_at(meta["warc_path"], meta["warc_offset"], meta["warc_length"])
+        assert rec.rec_headers.get_header("WARC-Record-ID") == meta["warc_record_id"]
+        assert rec.rec_headers.get_header("WARC-Target-URI") == meta["url"]
+
+
+def test_fast_reader_counts_records_like_warcio():
+    for path in real_files():
+        slow, fast = WarcReader([path]), FastWarcReader([path])
+        list(slow.read_file(path))
+        list(fast.read_file(path))
+        assert _counts(fast) == _counts(slow), path
+
+
+def _counts(step) -> dict:
+    return {k: v.total if hasattr(v, "total") else v for k, v in step.stats.stats.items()}
+
+
+def test_fast_reader_hands_a_single_member_gzip_to_warcio():
+    # several records in one gzip member have no per-record offsets: same outcome as WarcReader
+    path = str(shared_path("data", "warc", "edge-cases", "example-bad-non-chunked.warc.gz"))
+    assert list(FastWarcReader([path]).read_file(path)) == list(WarcReader([path]).read_file(path)) == []
+
+
+def _page(name: str) -> Document:
+    path = str(shared_path("data", "warc", "real", name))
+    return next(iter(WarcReader([path]).read_file(path)))
+
+
+def test_resiliparse_extractor_extracts_real_text():
+    extractor = ResiliparseExtractor(
+        main_content=True, preserve_formatting=True, list_bullets=False, alt_texts=False, links=False,
+        form_fields=False, noscript=False, comments=False, max_html_chars=5_000_000,
+    )
+    doc = _page("whirlwind.warc.gz")  # a Wikipedia article (Aragonese)
+    assert extractor.filter(doc) is True
+    assert len(doc.text.split()) > 30
+    assert "<div" not in doc.text and "<script" not in doc.text
+    assert "\n" in doc.text  # line structure kept for the line-based filters
+    assert extractor.filter(Document(text="<html><body></body></html>", id="e")) == (False, "empty")
+    small = ResiliparseExtractor(**{**_params(extractor), "max_html_chars": 10})
+    assert small.filter(Document(text="<p>" + "x" * 100 + "</p>", id="big")) == (False, "too_large")
+    wet = Document(text="already text", id="w", metadata={"source_format": "wet"})
+    assert extractor.filter(wet) is True and wet.text == "already text"
+
+
+def _params(extractor: ResiliparseExtractor) -> dict:
+    keys = ("main_content", "preserve_formatting", "list_bullets", "alt_texts", "links", "form_fields",
+            "noscript", "comments", "max_html_chars")
+    return {k: getattr(extractor, k) for k in keys}
+
+
+def test_language_prefilter_drops_only_clear_non_english():
+    pre = LanguagePrefilter(languages=["en"], max_score=0.05, min_chars=200, max_html_chars=5_000_000)
+    path = str(shared_path("data", "warc", "real", "cc-main-2020-34-sample.warc.gz"))
+    docs = list(WarcReader([path]).read_file(path))  # zh, ru, de, nl pages
+    decisions = [pre.filter(d) for d in docs]
+    assert sum(1 for d in decisions if d == (False, "not_en")) >= len(docs) // 2
+    english = _page("wget-sample-0000.warc.gz")
+    assert pre.filter(english) is True
+    assert pre.filter(Document(text="<p>bonjour</p>", id="short")) is True  # too little text to judge
+
+
+def test_word_scores_and_agreement():
+    assert bench.word_prf("the cat sat", "the cat sat") == (1.0, 1.0, 1.0)
+    p, r, f = bench.word_prf("the cat", "the cat sat on the mat")
+    assert p == 1.0 and r == pytest.approx(2 / 6) and f == pytest.approx(0.5)
+    assert bench.word_prf(None, "gold") == (0.0, 0.0, 0.0)
+    assert bench.agreement(["a", "b", "c"], ["b", "c", "d"]) == pytest.approx(0.5)
+    assert bench.agreement([], []) == 1.0
+    assert bench.agreement(None, ["a"]) is None
+
+
+def test_bench_extraction_prints_a_table(capsys):
+    from thresher.pipeline.cli import main
+
+    folder = str(shared_path("data", "extraction", "aeb"))
+    assert main(["bench", "--extraction", "--aeb", folder, "--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["extractor", "pages", "precision"]
+    rows = [line for line in lines if line.startswith(("trafilatura", "resiliparse"))]
+    assert len(rows) == 2
+    for row in rows:
+        f1 = float(row.split()[-5])
+        assert 0.0 < f1 <= 1.0
+
+
+def test_measure_command_sees_the_whole_process_tree(tmp_path):
+    # a child that starts a grandchild holding ~200 MB: the tree's peak must include it
+    code = (
+        "import subprocess, sys, time\n"
+        "g = subprocess.Popen([sys.executable, '-c', 'b = bytearray(200 << 20); import time; time.sleep(1.5)'])\n"
+        "g.wait()\n"
+    )
+    r = bench.measure_command([sys.executable, "-c", code], str(tmp_path / "log"))
+    assert r["returncode"] == 0
+    assert r["peak_tree_rss"] >= 200 << 20
+    assert r["processes"] >= 2
+    assert r["cpu_s"] > 0
+
+
+def test_fast_preset_uses_the_fast_engines(tmp_path):
+    from thresher.pipeline.run import build_plan
+
+    bench.ensure_blocks_registered()
+    path = str(shared_path("data", "warc", "real", "whirlwind.warc.gz"))
+    plan = build_plan("fast", inputs=[path], output=str(tmp_path / "out"), workers=1)
+    names = [name for name, _ in plan.stages[0].blocks]
+    assert isinstance(plan.stages[0].blocks[0][1], FastWarcReader)
+    assert "extract_resiliparse" in names and "extract" not in names
