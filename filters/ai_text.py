@@ -430,6 +430,8 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
     `languages`): the language block's `language` metadata decides when present, otherwise a cheap
     stopword share. Documents shorter than `min_words` words get no score: too little evidence.
     `threshold` null annotates only; otherwise documents scoring above it are dropped.
+    `min_english_share`: share of English stopwords among the words below which a document without
+    language metadata counts as not English (English prose: 0.3-0.5; other languages: under 0.1).
     """
 
     name = "🤖 AI-text score"
@@ -441,8 +443,8 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
         threshold: float | None,
         languages: list[str],
         min_words: int,
+        min_english_share: float,
         model_path: str | None = None,
-        min_english_share: float = 0.12,
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)

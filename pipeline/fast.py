@@ -302,7 +302,8 @@ class LanguagePrefilter(BaseFilter):
     ~14 ms for trafilatura). It drops a page only when the best score of every kept language is
     below `max_score` (far below the language filter's 0.65) and the text has at least
     `min_chars` characters; anything uncertain goes on to trafilatura and the real language
-    filter, which still decides. Drop reason: `not_<languages>` (e.g. `not_en`).
+    filter, which still decides. Only the first `max_lid_chars` characters are classified (the
+    cost of fastText grows with the text). Drop reason: `not_<languages>` (e.g. `not_en`).
     """
 
     name = "🌍 Language prefilter"
@@ -313,6 +314,7 @@ class LanguagePrefilter(BaseFilter):
         languages: list[str],
         max_score: float,
         min_chars: int,
+        max_lid_chars: int,
         max_html_chars: int,
         model_path: str | None = None,
         exclusion_writer=None,
@@ -321,6 +323,7 @@ class LanguagePrefilter(BaseFilter):
         self.languages = list(languages)
         self.max_score = max_score
         self.min_chars = min_chars
+        self.max_lid_chars = max_lid_chars
         self.max_html_chars = max_html_chars
         self.model_path = model_path
         self.reason = "not_" + "_".join(self.languages)
@@ -342,7 +345,7 @@ class LanguagePrefilter(BaseFilter):
         text = " ".join(text.split())
         if len(text) < self.min_chars:
             return {}, len(text)
-        labels, probs = self.model.predict(text, k=-1)
+        labels, probs = self.model.predict(text[: self.max_lid_chars], k=-1)
         found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
         return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text)
 

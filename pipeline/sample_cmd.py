@@ -39,7 +39,7 @@ def sample_rows(run_dir: str, n: int, which: str = KEPT, seed: int = 0, reason: 
 
     With `reason`, only the `removed_reason` column is scanned to find the candidates first.
     """
-    shards = [(block, path) for block, path in shard_paths(run_dir, which)]
+    shards = shard_paths(run_dir, which)
     rng = random.Random(seed)
     if reason is None:
         sizes = [pq.ParquetFile(path).metadata.num_rows for _, path in shards]
@@ -92,6 +92,10 @@ def main(args: argparse.Namespace) -> int:
         blocks = sorted({b for b, _ in shard_paths(args.run_dir, REMOVED)})
         print(f"thresher: no removed/{args.removed_by} shards in {args.run_dir}; blocks with removed documents: "
               f"{', '.join(blocks) or 'none (run with --write-removed)'}", file=sys.stderr)
+        return 1
+    if not shard_paths(args.run_dir, which):
+        where = "data/" if which == KEPT else "removed/"
+        print(f"thresher: no {where} shards in {args.run_dir} (not a run, or nothing written yet)", file=sys.stderr)
         return 1
     rows = sample_rows(args.run_dir, args.n, which, seed, args.reason)
     what = "kept" if which == KEPT else ("removed" if which == REMOVED else f"removed by {which}")

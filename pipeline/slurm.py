@@ -24,7 +24,7 @@ from functools import partial
 from datatrove.executor.slurm import SlurmPipelineExecutor, launch_slurm_job
 
 from thresher.pipeline.config import ConfigError
-from thresher.pipeline.run import RunPlan, Stage, check_output
+from thresher.pipeline.run import RunPlan, Stage, check_output, prepare
 from thresher.pipeline.status_cmd import (
     DEAD_DEPENDENCY,
     JOBS_FILE,
@@ -85,6 +85,7 @@ def execute_slurm(plan: RunPlan, args: argparse.Namespace) -> int:
               file=sys.stderr)
         wait_for_jobs(live, plan.output)
     write_run_json(plan)
+    prepare(plan)  # once, here, before any task needs it (e.g. the robots.txt index)
     submission = submit(plan, args, finalize=not wait)
     submitted = [j for s in submission["stages"].values() for j in s["jobs"]]
     if not submitted:

@@ -63,7 +63,7 @@ def test_bundled_model_loads_and_carries_its_threshold():
 
 
 def test_bundled_scores_in_unit_interval_and_order_classes(fdg_rows):
-    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12)
     sample = fdg_rows[::40]
     scores = [f.score(r["text"]) for r in sample]
     assert all(0.0 <= s <= 1.0 for s in scores)
@@ -74,7 +74,7 @@ def test_bundled_scores_in_unit_interval_and_order_classes(fdg_rows):
 def test_retrained_model_separates_held_out_clusters(small_model):
     model_dir, held = small_model
     f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20,
-                              model_path=str(model_dir / "ai_detector.npz"))
+                              min_english_share=0.12, model_path=str(model_dir / "ai_detector.npz"))
     scores = np.array([f.score(r["text"]) for r in held])
     labels = np.array([r["label"] for r in held])
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
@@ -92,7 +92,7 @@ def test_training_writes_model_and_card(small_model):
 def test_non_english_gets_no_score():
     de = (SHARED / "data" / "lid" / "lingua" / "sentences" / "de.txt").read_text(encoding="utf-8")
     text = " ".join(de.splitlines()[:20])
-    f = AIGeneratedTextFilter(threshold=0.5, languages=["en"], min_words=20)
+    f = AIGeneratedTextFilter(threshold=0.5, languages=["en"], min_words=20, min_english_share=0.12)
     doc = Document(text=text, id="de")
     assert f.filter(doc) is True
     assert doc.metadata["ai_score"] is None and doc.metadata["ai_evidence"] == []
@@ -102,7 +102,7 @@ def test_non_english_gets_no_score():
 
 
 def test_language_metadata_decides_when_present(fdg_rows):
-    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12)
     doc = Document(text=fdg_rows[0]["text"], id="x", metadata={"language": "fr"})
     f.filter(doc)
     assert doc.metadata["ai_score"] is None
@@ -114,7 +114,7 @@ def test_language_metadata_decides_when_present(fdg_rows):
 def test_boilerplate_is_evidence_and_floors_the_score():
     text = ("As an AI language model, I do not have personal opinions, but I can delve into the topic. "
             "It is important to note that the question has many facets, and the answer depends on context. ") * 3
-    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20)
+    f = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12)
     doc = Document(text=text, id="b")
     f.filter(doc)
     assert doc.metadata["ai_score"] >= 0.9
@@ -137,7 +137,7 @@ def _run(docs: list[Document], block: AIGeneratedTextFilter, out: Path, logs: Pa
 def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
     sample = [r for r in fdg_rows if r["label"] == 0][:10] + [r for r in fdg_rows if r["label"] == 1][:10]
     docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
-    kept = _run(docs, AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20),
+    kept = _run(docs, AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12),
                 tmp_path / "all", tmp_path / "logs1")
     assert len(kept) == 20
     assert all(0.0 <= r["metadata"]["ai_score"] <= 1.0 for r in kept)
@@ -145,7 +145,7 @@ def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
     scores = sorted(r["metadata"]["ai_score"] for r in kept)
     cut = scores[len(scores) // 2]
     docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
-    filtered = _run(docs, AIGeneratedTextFilter(threshold=cut, languages=["en"], min_words=20),
+    filtered = _run(docs, AIGeneratedTextFilter(threshold=cut, languages=["en"], min_words=20, min_english_share=0.12),
                     tmp_path / "cut", tmp_path / "logs2")
     assert 0 < len(filtered) < 20
     assert all(r["metadata"]["ai_score"] <= cut for r in filtered)

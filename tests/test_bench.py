@@ -97,7 +97,9 @@ def _params(extractor: ResiliparseExtractor) -> dict:
 
 
 def test_language_prefilter_drops_only_clear_non_english():
-    pre = LanguagePrefilter(languages=["en"], max_score=0.05, min_chars=200, max_html_chars=5_000_000)
+    pre = LanguagePrefilter(
+        languages=["en"], max_score=0.05, min_chars=200, max_lid_chars=2000, max_html_chars=5_000_000
+    )
     path = str(shared_path("data", "warc", "real", "cc-main-2020-34-sample.warc.gz"))
     docs = list(WarcReader([path]).read_file(path))  # zh, ru, de, nl pages
     decisions = [pre.filter(d) for d in docs]

@@ -193,18 +193,18 @@ def test_every_plot_draws_when_its_columns_exist(sample_run, tmp_path):
     out, _ = sample_run
     synth = synthetic_run(out, tmp_path / "synthetic")
     assert cli(["report", str(synth)]) == 0
-    page = synth / "report.html"
-    dom = browser(page, tmp_path, "--dump-dom").stdout
-    drawn = drawn_marks(dom)
-    assert all(drawn[p] > 0 for p in PLOTS), drawn
-    assert "Not in this run" not in dom
-    assert "threshold 0.8" in dom and "quality_score" in dom
     header, rows = parse_card((synth / "README.md").read_text())
     kept_langs = [r["language"] for r in kept_rows(synth, ["language"])]
     assert header["language"][0] == "en" and set(header["language"]) == set(kept_langs)
     assert header["thresher"]["complete"] is False  # no stats.json: counted from the shards
     kept = pq.ParquetFile(synth / "data" / "00000_0000.parquet").metadata.num_rows
     assert number(rows["minhash_dedup"]["documents out"]) == kept
+    page = synth / "report.html"
+    dom = browser(page, tmp_path, "--dump-dom").stdout
+    drawn = drawn_marks(dom)
+    assert all(drawn[p] > 0 for p in PLOTS), drawn
+    assert "Not in this run" not in dom
+    assert "threshold 0.8" in dom and "quality_score" in dom
     shot = tmp_path / "all-plots.png"
     browser(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,6000", "--hide-scrollbars")
     shutil.copy(shot, ALL_PLOTS_COPY)
@@ -285,6 +285,22 @@ def test_show_round_trips_ids_to_their_warc_record(sample_run, capsys):
     assert dict(data["record"]["warc_headers"])["WARC-Record-ID"] == row["warc_record_id"]
     assert data["record"]["html"]
     assert cli(["show", str(out), "no-such-id"]) == 1
+
+
+def test_show_without_the_warc_file(sample_run, tmp_path, capsys):
+    """A run moved away from its WARC files still shows the row, and says the record is not reachable."""
+    out, _ = sample_run
+    shard = sorted(glob.glob(str(out / "data" / "*.parquet")))[0]
+    table = pq.read_table(shard)
+    moved = tmp_path / "moved"
+    (moved / "data").mkdir(parents=True)
+    paths = pa.array([str(tmp_path / "gone.warc.gz")] * table.num_rows)
+    table = table.set_column(table.schema.get_field_index("warc_path"), "warc_path", paths)
+    pq.write_table(table, moved / "data" / "00000_0000.parquet")
+    doc_id = table.column("id")[0].as_py()
+    assert cli(["show", str(moved), doc_id]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"== document {doc_id}") and "== original record: not reachable" in printed
 
 
 # --- sample --------------------------------------------------------------------------------------

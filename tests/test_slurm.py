@@ -23,8 +23,7 @@ import pytest
 
 from thresher.pipeline import cli, run
 from thresher.pipeline.crawl import expand_crawl, listing_url, parse_listing
-from thresher.pipeline.run import Stage, TaskStart, bundled_sample_files
-from thresher.pipeline.writer import ParquetDocReader, ParquetShardWriter
+from thresher.pipeline.run import bundled_sample_files
 
 PRESET = """\
 description: SLURM test preset (only blocks that exist today)
@@ -36,6 +35,8 @@ pipeline:
 output:
   max_rows_per_shard: 25          # many shards: a killed task leaves some behind
 """
+# the preset with the dedup stages: filter -> dedup_signatures -> dedup_buckets -> dedup_clusters -> final
+DEDUP_PRESET = PRESET.replace("\noutput:", "\n  - minhash_dedup: {ngram: 5, bands: 14, rows: 8, seed: 1, exact_pass: true}\noutput:")
 THRESHER = str(Path(sys.executable).with_name("thresher"))
 
 
@@ -68,6 +69,18 @@ def cluster():
 def preset(tmp_path: Path) -> str:
     path = tmp_path / "slurm-test.yaml"
     path.write_text(PRESET)
+    return str(path)
+
+
+@pytest.fixture
+def dedup_preset(tmp_path: Path, monkeypatch) -> str:
+    """A preset with MinHash dedup, registering the block for this test if the registry lacks it yet."""
+    from thresher.pipeline import config
+
+    if "minhash_dedup" not in config.BLOCKS:
+        monkeypatch.setitem(config.BLOCKS, "minhash_dedup", "thresher.pipeline.dedup:MinhashDedupFilter")
+    path = tmp_path / "slurm-dedup-test.yaml"
+    path.write_text(DEDUP_PRESET.replace("SLURM test preset", "SLURM test preset with dedup"))
     return str(path)
 
 
@@ -107,27 +120,7 @@ def test_slurm_run_gives_the_local_documents(cluster, preset: str, tmp_path: Pat
     print(f"slurm run: {slurm_seconds:.1f}s")
 
 
-def _two_stage_build_plan(real_build_plan):
-    """build_plan, but filtered documents go to work/filtered and a second stage copies them to data/.
-
-    Stands in for the preset's dedup + final stages: the second stage must only start after every
-    task of the first succeeded, which only the afterok chain guarantees.
-    """
-
-    def build_plan(*args, **kwargs):
-        plan = real_build_plan(*args, **kwargs)
-        first = plan.stages[0]
-        columns, rows = first.pipeline[-1].columns, first.pipeline[-1].max_rows
-        work = os.path.join(plan.output, "work", "filtered")
-        data = os.path.join(plan.output, "data")
-        first.pipeline[0] = TaskStart([work])
-        first.pipeline[-1] = ParquetShardWriter(work, columns=columns, max_rows_per_shard=rows)
-        final = [TaskStart([data]), ParquetDocReader(work),
-                 ParquetShardWriter(data, columns=columns, max_rows_per_shard=rows)]
-        plan.stages.append(Stage("final", final, first.tasks))
-        return plan
-
-    return build_plan
+STAGES = ["filter", "dedup_signatures", "dedup_buckets", "dedup_clusters", "final"]
 
 
 def write_slow_warc(path: Path, n_docs: int = 200, paragraphs: int = 200) -> Path:
@@ -142,12 +135,14 @@ def write_slow_warc(path: Path, n_docs: int = 200, paragraphs: int = 200) -> Pat
     rnd = random.Random(7)
     with open(path, "wb") as f:
         writer = WARCWriter(f, gzip=True)
+        first_body = ""
         for i in range(n_docs):
-            body = "".join(
+            body = first_body if i and i % 50 == 0 else "".join(
                 f"<p>{' '.join(rnd.choices(words, k=40)).capitalize()} (page {i}, paragraph {j}).</p>\n"
                 for j in range(paragraphs)
             )
-            html = f"<html><head><title>Page {i}</title></head><body><article>{body}</article></body></html>"
+            first_body = first_body or body  # every 50th page repeats the first: exact duplicates
+            html = f"<html><head><title>Page</title></head><body><article>{body}</article></body></html>"
             http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
             record = writer.create_warc_record(
                 f"https://example.org/slow/{i}", "response", payload=io.BytesIO(html.encode()), http_headers=http
@@ -174,10 +169,9 @@ def _wait_until(predicate, timeout: float, what: str, step: float = 0.5):
 
 
 @pytest.mark.slurm
-def test_killed_task_is_reported_and_resumed(cluster, preset: str, tmp_path: Path, monkeypatch, capsys):
+def test_killed_task_is_reported_and_resumed(cluster, dedup_preset: str, tmp_path: Path, monkeypatch, capsys):
     from thresher.pipeline.status_cmd import collect_status
 
-    monkeypatch.setattr(run, "build_plan", _two_stage_build_plan(run.build_plan))
     monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
     sample = {Path(p).name: p for p in bundled_sample_files()}
     inputs = tmp_path / "in"
@@ -187,7 +181,7 @@ def test_killed_task_is_reported_and_resumed(cluster, preset: str, tmp_path: Pat
     slow = write_slow_warc(inputs / "zz-slow.warc.gz")  # sorts last: rank 2 of 3 reads it
     files = sorted(str(p) for p in inputs.iterdir())
     out = tmp_path / "run"
-    argv = ["run", preset, "-o", str(out), "--executor", "slurm", "--tasks", "3"]
+    argv = ["run", dedup_preset, "-o", str(out), "--executor", "slurm", "--tasks", "3"]
     for f in files:
         argv += ["-i", f]
     started = time.monotonic()
@@ -209,9 +203,11 @@ def test_killed_task_is_reported_and_resumed(cluster, preset: str, tmp_path: Pat
         return stages if all(s.counts["running"] + s.counts["pending"] == 0 for s in stages) else None
 
     stages = {s.name: s for s in _wait_until(settled, 90, "the killed run to settle")}
+    assert list(stages) == STAGES
     assert stages["filter"].counts["done"] == 2 and stages["filter"].counts["failed"] == 1
     assert [t.rank for t in stages["filter"].failed] == [2]
-    assert stages["final"].counts["done"] == 0  # afterok: never started after a failed filter task
+    for later in STAGES[1:]:  # afterok: no later stage started after a failed filter task
+        assert stages[later].counts["not run"] == stages[later].tasks, (later, stages[later].counts)
     assert not list((out / "data").glob("*.parquet"))
     kept = {p.name: p.stat().st_mtime_ns for p in (out / "logs" / "filter" / "completions").iterdir()}
     assert sorted(kept) == ["00000", "00001"]
@@ -232,14 +228,15 @@ def test_killed_task_is_reported_and_resumed(cluster, preset: str, tmp_path: Pat
     assert "filter: job" in printed and "(1 of 3 tasks)" in printed, printed
     latest = json.loads((out / "logs" / "slurm_jobs.json").read_text())["submissions"][-1]
     assert latest["stages"]["filter"]["ranks"] == [2] and latest["stages"]["final"]["ranks"] == [0, 1, 2]
+    assert latest["stages"]["dedup_clusters"]["ranks"] == [0]  # a one-task stage in the chain
     completions = out / "logs" / "filter" / "completions"
     assert all((completions / name).stat().st_mtime_ns == mtime for name, mtime in kept.items())  # not redone
     slurm_seconds = time.monotonic() - started
 
     # 4. the same documents as an uninterrupted run, none lost or duplicated
     local = tmp_path / "local"
-    plan = run.build_plan(preset, inputs=files, output=str(local), tasks=3, workers=2)
-    assert [s.name for s in plan.stages] == ["filter", "final"]
+    plan = run.build_plan(dedup_preset, inputs=files, output=str(local), tasks=3, workers=2)
+    assert [s.name for s in plan.stages] == STAGES
     run.execute(plan, progress=False)
     expected = documents(local)
     assert expected and documents(out) == expected
@@ -257,7 +254,10 @@ def _write_listing(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_crawl_listing_expands_to_urls(tmp_path: Path):
+def test_crawl_listing_expands_to_urls(tmp_path: Path, monkeypatch):
+    from thresher.pipeline import crawl
+
+    monkeypatch.setattr(crawl, "_check_http_support", lambda: None)  # reading them needs aiohttp; listing not
     lines = [
         f"crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/warc/"
         f"CC-MAIN-20240517233122-20240518023122-{i:05d}.warc.gz"
@@ -272,13 +272,17 @@ def test_crawl_listing_expands_to_urls(tmp_path: Path):
     assert parse_listing(b"a/b.warc.gz\n\n# comment\na/b.warc.gz\n") == ["https://data.commoncrawl.org/a/b.warc.gz"]
 
 
-def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, preset: str):
+def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, preset: str, monkeypatch):
+    monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
     sample = bundled_sample_files()
     listing = _write_listing(tmp_path / "CC-MAIN-2020-34.warc.paths.gz", sample)
     files, name = expand_crawl(str(listing), max_files=2)
     assert files == sample[:2] and name == "CC-MAIN-2020-34"
-    plan = run.build_plan(preset, inputs=files, output=str(tmp_path / "out"), crawl=name)
-    assert plan.inputs == sorted(sample[:2]) and plan.stages[0].tasks == 2
+    out = tmp_path / "out"
+    argv = ["run", preset, "-o", str(out), "--crawl", str(listing), "--max-files", "2", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert json.loads((out / "run.json").read_text())["inputs"] == sorted(sample[:2])
+    assert documents(out)
 
 
 def test_crawl_errors_say_what_to_do(tmp_path: Path):
