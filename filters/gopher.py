@@ -60,23 +60,28 @@ def top_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
 def duplicated_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
     """Characters in n-grams seen before, skipping past each repeat (datatrove's find_all_duplicate).
 
-    Documents where no n-gram of words repeats (most) are answered from the keys alone.
+    The scan compares n-gram keys instead of joined strings and takes lengths from prefix sums;
+    documents where no n-gram repeats (most) are answered from the keys alone.
     """
     if len(words) < n:
         return 0
     keys = ngram_keys(ids, n)
     if len(np.unique(keys)) == len(keys):
         return 0
-    seen: set[str] = set()
+    ends = [0]
+    for w in words:
+        ends.append(ends[-1] + len(w))
+    seen: set[int] = set()
     repeated = idx = 0
-    last = len(words) - n + 1
+    keys_list = keys.tolist()
+    last = len(keys_list)
     while idx < last:
-        gram = "".join(words[idx : idx + n])
-        if gram in seen:
-            repeated += len(gram)
+        key = keys_list[idx]
+        if key in seen:
+            repeated += ends[idx + n] - ends[idx]
             idx += n
         else:
-            seen.add(gram)
+            seen.add(key)
             idx += 1
     return repeated
 
@@ -205,7 +210,7 @@ class GopherQualityFilter(BaseFilter, FromPreset):
             if ending / len(lines) > self.max_ellipsis_lines_ratio:
                 return False, "gopher_too_many_end_ellipsis"
         if self.max_non_alpha_words_ratio:
-            alpha = sum(any(c.isalpha() for c in w) for w in words)
+            alpha = sum(w.isalpha() or any(c.isalpha() for c in w) for w in words)
             if alpha / n_words < self.max_non_alpha_words_ratio:
                 return False, "gopher_below_alpha_threshold"
         if self.min_stop_words and len(self.stop_words.intersection(words)) < self.min_stop_words:

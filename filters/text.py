@@ -271,6 +271,9 @@ def _punctuation_set() -> frozenset[str]:
 
 
 _PUNCTUATION_SET = _punctuation_set()
+# all single characters, so "every char is punctuation" is `not w.strip(_PUNCTUATION_CHARS)`
+assert all(len(ch) == 1 for ch in _PUNCTUATION_SET)
+_PUNCTUATION_CHARS = "".join(sorted(_PUNCTUATION_SET))
 
 
 @dataclass(eq=False)
@@ -307,8 +310,8 @@ class TextSplits:
     @cached_property
     def non_symbol_words(self) -> list[str]:
         """Words with at least one character that is not punctuation (datatrove's PUNCTUATION_SET)."""
-        punct = _PUNCTUATION_SET
-        return [w for w in self.words if any(ch not in punct for ch in w)]
+        punct = _PUNCTUATION_CHARS
+        return [w for w in self.words if w.strip(punct)]
 
     @cached_property
     def line_words(self) -> list[list[str]]:

@@ -64,6 +64,14 @@ class HashedBlocklist:
         i = int(np.searchsorted(array, h))
         return i < len(array) and array[i] == h
 
+    @classmethod
+    def from_lists(cls, domains, urls) -> HashedBlocklist:
+        """From in-memory lists (tests, custom lists)."""
+        def hashed(items) -> np.ndarray:
+            return np.unique(np.fromiter((hash64(x) for x in items), dtype=np.uint64))
+
+        return cls(hashed(domains), hashed(urls))
+
     def has_domain(self, domain: str) -> bool:
         return self._contains(self.domains, domain)
 
@@ -216,6 +224,7 @@ class URLFilter(BaseFilter, FromPreset):
         super().__init__(exclusion_writer)
         self.soft_word_threshold = soft_word_threshold
         self.use_integrated_lists = use_integrated_lists
+        self.blocklist: HashedBlocklist | None = None  # None: the integrated list, loaded on first use
         self.banned_words = _word_list("banned_words.txt") if use_integrated_lists else frozenset()
         self.soft_banned_words = _word_list("soft_banned_words.txt") if use_integrated_lists else frozenset()
         subwords = sorted(_word_list("banned_subwords.txt") - {""}) if use_integrated_lists else []
@@ -227,7 +236,7 @@ class URLFilter(BaseFilter, FromPreset):
         if not url:
             raise ValueError("URLFilter: document has no url in its metadata")
         if self.use_integrated_lists:
-            blocklist = integrated_blocklist()
+            blocklist = self.blocklist or integrated_blocklist()
             registered, fqdn = domain_parts(url)
             if blocklist.has_domain(registered):
                 return False, "domain"

@@ -536,7 +536,11 @@ Reproduce with `{cmd}` (add `--evaluate-only` to print them without writing a mo
 {weights}
 
 ## Cost
-{cost}.
+{cost}. On real text (800 documents of exactly 1,000 words made by concatenating corpus texts, type
+table warmed on 400 others) the same code measured 0.87 ms per document with shared tokens and
+0.21 ms more to tokenise (loaded 2-core machine, best of 3). Fixed per-document overhead is about
+0.25 ms (a 50-word document), so short documents cost more per word. Inside the pipeline the 1 ms target holds when an
+earlier block has already split the words; scoring alone, tokenisation included, it is ~1.1 ms.
 
 ## Known limits
 - English only, and only prose of some length: the filter leaves documents under `min_words` unscored.

@@ -198,11 +198,12 @@ def default_lid_model() -> str:
     return bundled()
 
 
-def run_datatrove(files: list[str], out: str, workers: int, lid_model: str) -> None:
+def run_datatrove(files: list[str], out: str, workers: int, lid_model: str, extract_timeout: float = 1.0) -> None:
     """datatrove's examples/fineweb.py, run locally and offline: filtering, then its 4 MinHash stages.
 
     Offline changes only: the LID model comes from `lid_model`, tldextract uses its bundled suffix
     list, the output is parquet, and TokensCounter (which downloads a tokenizer) is left out.
+    `extract_timeout` is trafilatura's per-page limit (1 s in the example).
     """
     from datatrove.executor import LocalPipelineExecutor  # noqa: PLC0415
     from datatrove.pipeline.dedup.minhash import (  # noqa: PLC0415 (not .dedup: it imports tokenizers)
@@ -250,7 +251,7 @@ def run_datatrove(files: list[str], out: str, workers: int, lid_model: str) -> N
             [
                 WarcReader(input_dir, glob_pattern="*.warc*"),
                 url_filter,
-                Trafilatura(favour_precision=True, timeout=1.0),
+                Trafilatura(favour_precision=True, timeout=extract_timeout),
                 language,
                 GopherRepetitionFilter(),
                 GopherQualityFilter(),
@@ -323,11 +324,12 @@ def _plain(name: str) -> str:
 
 
 def ensure_blocks_registered() -> None:
-    """Make the fast blocks nameable in presets even before config.BLOCKS lists them (no-op after)."""
+    """Make the fast blocks and dedup nameable in presets before config.BLOCKS lists them (no-op after)."""
     from thresher.pipeline.config import BLOCKS  # noqa: PLC0415
 
     BLOCKS.setdefault("extract_resiliparse", "thresher.pipeline.fast:ResiliparseExtractor")
     BLOCKS.setdefault("language_prefilter", "thresher.pipeline.fast:LanguagePrefilter")
+    BLOCKS.setdefault("minhash_dedup", "thresher.pipeline.dedup:MinhashDedupFilter")
 
 
 def run_preset(preset: str, files: list[str], out: str, workers: int) -> int:
@@ -360,11 +362,11 @@ def preset_results(out: str) -> tuple[list[tuple[str, float]], list[str] | None,
 # --- running the comparison --------------------------------------------------------------------
 
 
-def cache_key(files: list[str], workers: int) -> str:
-    """Inputs (path, size, mtime), workers and the versions that decide datatrove's result."""
+def cache_key(files: list[str], workers: int, extract_timeout: float | None = None) -> str:
+    """Inputs (path, size, mtime), workers, timeout and the versions that decide datatrove's result."""
     from importlib.metadata import version  # noqa: PLC0415
 
-    parts = [CACHE_VERSION, workers, version("datatrove"), version("trafilatura")]
+    parts = [CACHE_VERSION, workers, version("datatrove"), version("trafilatura"), extract_timeout or 1.0]
     for path in files:
         st = os.stat(path)
         parts.append((os.path.abspath(path), st.st_size, int(st.st_mtime)))
@@ -399,10 +401,13 @@ def _child(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "thresher.pipeline.bench", *args]
 
 
-def measure_datatrove(files: list[str], out: str, workers: int, documents: int, lid_model: str) -> Measurement:
+def measure_datatrove(
+    files: list[str], out: str, workers: int, documents: int, lid_model: str, extract_timeout: float | None = None
+) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    argv = _child(["datatrove", "--out", out, "--workers", str(workers), "--lid-model", lid_model, *files])
+    argv = _child(["datatrove", "--out", out, "--workers", str(workers), "--lid-model", lid_model,
+                   "--extract-timeout", str(extract_timeout or 1.0), *files])
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement("datatrove FineWeb", "datatrove", r["returncode"] == 0, workers, documents)
     _fill(m, r, os.path.join(out, "bench.log"))
@@ -413,16 +418,33 @@ def measure_datatrove(files: list[str], out: str, workers: int, documents: int, 
     return m
 
 
-def measure_preset(label: str, preset: str, files: list[str], out: str, workers: int, documents: int) -> Measurement:
+def measure_preset(
+    label: str, preset: str, files: list[str], out: str, workers: int, documents: int,
+    extract_timeout: float | None = None,
+) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     run_out = os.path.join(out, "run")
+    if extract_timeout is not None:
+        preset = timeout_preset(preset, extract_timeout, os.path.join(out, "preset.yaml"))
     argv = _child(["preset", preset, "--out", run_out, "--workers", str(workers), *files])
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement(label, "preset", r["returncode"] == 0, workers, documents)
     _fill(m, r, os.path.join(out, "bench.log"))
     m.block_seconds, m.kept_filtered, m.kept_final, m.timeouts = preset_results(run_out)
     return m
+
+
+def timeout_preset(preset: str, timeout: float, path: str) -> str:
+    """A preset file that is `preset` with trafilatura's per-page limit set to `timeout` (if it has one)."""
+    ensure_blocks_registered()
+    from thresher.pipeline.config import load_preset, preset_path  # noqa: PLC0415
+
+    if "extract" not in [name for name, _ in load_preset(preset)["pipeline"]]:
+        return preset
+    with open(path, "w") as f:
+        json.dump({"extends": os.path.abspath(preset_path(preset)), "override": {"extract": {"timeout": timeout}}}, f)
+    return path
 
 
 def _fill(m: Measurement, r: dict, log: str) -> None:
@@ -448,6 +470,7 @@ def run_bench(
     rerun_datatrove: bool = False,
     cache_dir: str | None = None,
     lid_model: str | None = None,
+    extract_timeout: float | None = None,
     log=print,
 ) -> dict:
     """Measure datatrove (cached) and each (label, preset) in turn; returns the comparison."""
@@ -457,26 +480,29 @@ def run_bench(
     documents = count_documents(files)
     log(f"bench: {len(files)} file(s), {documents} response records, {workers} worker(s) -> {out}")
     results: list[Measurement] = []
-    key = cache_key(files, workers)
+    key = cache_key(files, workers, extract_timeout)
     reference = None if rerun_datatrove else load_cached(cache_dir, key)
     if reference is not None:
         log(f"datatrove: cached result from {reference.cached_at} ({cache_dir}/datatrove-{key}.json)")
     elif not skip_datatrove:
         log("datatrove: running its FineWeb pipeline (the slow one) ...")
         reference = measure_datatrove(files, os.path.join(out, "datatrove"), workers, documents,
-                                      lid_model or default_lid_model())
+                                      lid_model or default_lid_model(), extract_timeout)
         if reference.ok:
             save_cached(cache_dir, key, reference)
     if reference is not None:
         results.append(reference)
     for label, preset in presets:
         log(f"{label}: running preset {preset!r} ...")
-        results.append(measure_preset(label, preset, files, os.path.join(out, label), workers, documents))
+        results.append(
+            measure_preset(label, preset, files, os.path.join(out, label), workers, documents, extract_timeout)
+        )
     report = {
         "machine": machine_description(),
         "files": files,
         "documents": documents,
         "workers": workers,
+        "extract_timeout": extract_timeout,
         "results": results,
     }
     with open(os.path.join(out, "bench.json"), "w") as f:
@@ -533,6 +559,9 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
     ref = next((m for m in results if m.kind == "datatrove"), None)
     out = [f"machine: {report['machine']}", f"documents: {report['documents']} response records, "
            f"{report['workers']} worker(s), load average before each run shown"]
+    if report.get("extract_timeout"):
+        out.append(f"trafilatura's per-page time limit: {report['extract_timeout']:g} s in every pipeline "
+                   "(published: 1 s)")
     rows = [["pipeline", "ok", "wall s", "docs/s", "docs/s/core", "vs datatrove", "CPU s", "docs/CPU s",
              "peak RSS tree MB", "largest proc MB", "procs", "kept (filters)", "kept (final)", "agree (filters)",
              "agree (final)", "timeouts", "load"]]
@@ -737,6 +766,7 @@ def _child_main(argv: list[str]) -> int:
     d.add_argument("--out", required=True)
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--lid-model", required=True)
+    d.add_argument("--extract-timeout", type=float, default=1.0)
     d.add_argument("files", nargs="+")
     r = sub.add_parser("preset")
     r.add_argument("preset")
@@ -745,7 +775,7 @@ def _child_main(argv: list[str]) -> int:
     r.add_argument("files", nargs="+")
     args = p.parse_args(argv)
     if args.what == "datatrove":
-        run_datatrove(args.files, args.out, args.workers, args.lid_model)
+        run_datatrove(args.files, args.out, args.workers, args.lid_model, args.extract_timeout)
         return 0
     return run_preset(args.preset, args.files, args.out, args.workers)
 

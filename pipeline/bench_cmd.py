@@ -23,6 +23,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="also measure this preset (repeatable)")
     p.add_argument("--only", choices=["fineweb", "fast"], action="append",
                    help="measure only these of the two presets (repeatable)")
+    p.add_argument("--extract-timeout", type=float,
+                   help="trafilatura's per-page limit in seconds for datatrove and every preset (default: as "
+                        "published, 1 s); raise it on a busy machine, where 1 s of wall time drops pages at random")
     p.add_argument("--extraction", action="store_true",
                    help="score trafilatura and resiliparse against the gold text of the AEB pages instead")
     p.add_argument("--aeb", help="article-extraction-benchmark folder (html/, ground-truth.json)")
@@ -61,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
         rerun_datatrove=args.rerun_datatrove,
         cache_dir=args.cache_dir,
         lid_model=args.lid_model,
+        extract_timeout=args.extract_timeout,
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(bench.format_report(report))

@@ -42,11 +42,12 @@ BLOCKS: dict[str, str] = {
     "gopher_quality": "thresher.filters.gopher:GopherQualityFilter",
     "c4_quality": "thresher.filters.c4:C4QualityFilter",
     "fineweb_quality": "thresher.filters.fineweb_quality:FineWebQualityFilter",
+    "minhash_dedup": "thresher.pipeline.dedup:MinhashDedupFilter",
     "pii": "thresher.filters.pii:PIIFormatter",
 }
 
 # parameters every block takes from the pipeline builder, never from a preset
-_BUILDER_PARAMS = {"self", "exclusion_writer", "args", "kwargs"}
+_BUILDER_PARAMS = {"self", "exclusion_writer", "args", "kwargs", "work_dir"}
 
 
 # parameters naming an input file: checked to exist before any work starts

@@ -148,9 +148,7 @@ class ArrayFile:
 def _check_meta(f: ArrayFile, expected: dict) -> None:
     got = {k: f.meta.get(k) for k in expected}
     if got != expected:
-        raise ValueError(
-            f"{f.path} was written with {got}, this run uses {expected}; clear the dedup work folder"
-        )
+        raise ValueError(f"{f.path} was written with {got}, this run uses {expected}; clear the dedup work folder")
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,7 +328,14 @@ class MinhashSignatures(PipelineStep):
     name = "🎯 MinHash signatures"
 
     def __init__(
-        self, work_dir: str, partitions: int, ngram: int, bands: int, rows: int, seed: int, exact_pass: bool,
+        self,
+        work_dir: str,
+        partitions: int,
+        ngram: int,
+        bands: int,
+        rows: int,
+        seed: int,
+        exact_pass: bool,
         batch_docs: int = 1024,
     ):
         super().__init__()
@@ -365,9 +370,7 @@ class MinhashSignatures(PipelineStep):
             bk = np.concatenate(cols, axis=1)
             dk = np.fromiter((h64(d.id) for d in batch), dtype=_U64, count=len(batch))
             keep = ~empty
-            band_chunks.append(
-                np.stack([bk[keep].ravel(), np.repeat(dk[keep], bk.shape[1])], axis=1)
-            )
+            band_chunks.append(np.stack([bk[keep].ravel(), np.repeat(dk[keep], bk.shape[1])], axis=1))
             keys.append(dk)
             exacts.append(exact)
             dates.extend(date_key(d.metadata.get("warc_date")) for d in batch)
@@ -404,9 +407,7 @@ class MinhashSignatures(PipelineStep):
             docs_id_offsets=offsets,
             docs_id_blob=blob,
         )
-        write_arrays(
-            sig_path(self.work_dir, rank, world_size), arrays, {**self.meta, "partitions": self.partitions}
-        )
+        write_arrays(sig_path(self.work_dir, rank, world_size), arrays, {**self.meta, "partitions": self.partitions})
 
 
 class MinhashBuckets(PipelineStep):
@@ -415,8 +416,7 @@ class MinhashBuckets(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🎯 MinHash buckets"
 
-    def __init__(self, work_dir: str, sig_tasks: int, ngram: int, bands: int, rows: int, seed: int,
-                 exact_pass: bool):
+    def __init__(self, work_dir: str, sig_tasks: int, ngram: int, bands: int, rows: int, seed: int, exact_pass: bool):
         super().__init__()
         self.work_dir = work_dir
         self.sig_tasks = sig_tasks
@@ -464,8 +464,17 @@ class MinhashClusters(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🎯 MinHash clusters"
 
-    def __init__(self, work_dir: str, sig_tasks: int, partitions: int, ngram: int, bands: int, rows: int,
-                 seed: int, exact_pass: bool):
+    def __init__(
+        self,
+        work_dir: str,
+        sig_tasks: int,
+        partitions: int,
+        ngram: int,
+        bands: int,
+        rows: int,
+        seed: int,
+        exact_pass: bool,
+    ):
         super().__init__()
         self.work_dir = work_dir
         self.sig_tasks = sig_tasks

@@ -78,8 +78,12 @@ def _components(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str
 
 
 def evaluate_dedup(
-    docs: Iterable[Document], manifest: str | Iterable[dict], kept_ids: Iterable[str],
-    duplicate_of: dict[str, str] | None = None, dup_threshold: float = 0.8, unique_threshold: float = 0.5,
+    docs: Iterable[Document],
+    manifest: str | Iterable[dict],
+    kept_ids: Iterable[str],
+    duplicate_of: dict[str, str] | None = None,
+    dup_threshold: float = 0.8,
+    unique_threshold: float = 0.5,
 ) -> dict:
     """Score a kept set against exact truth built from the bench manifest.
 
@@ -122,7 +126,8 @@ def evaluate_dedup(
         for c in no_copy:
             keepers = {duplicate_of.get(m) for m in c}
             ok += all(
-                k in sh and base_of.get(k) == base_of.get(c[0])
+                k in sh
+                and base_of.get(k) == base_of.get(c[0])
                 and max(jaccard(sh[k], sh[m]) for m in c) >= unique_threshold
                 for k in keepers
             )
@@ -199,8 +204,13 @@ def _execute(pipeline: list, tasks: int, workers: int, logs: str) -> None:
 
 
 def run_dedup(
-    filtered_dir: str, work_dir: str, params: dict, tasks: int, workers: int = 1,
-    final_tasks: int | None = None, measure: bool = False,
+    filtered_dir: str,
+    work_dir: str,
+    params: dict,
+    tasks: int,
+    workers: int = 1,
+    final_tasks: int | None = None,
+    measure: bool = False,
 ) -> dict:
     """All dedup stages then the final filter; returns kept ids -> cluster id, removed docs, timings."""
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -212,14 +222,16 @@ def run_dedup(
     final = [
         ParquetDocReader(filtered_dir),
         MinhashDedupFilter(
-            work_dir=dedup_dir, **params,
+            work_dir=dedup_dir,
+            **params,
             exclusion_writer=ParquetShardWriter(os.path.join(work_dir, "removed"), removed_by="minhash_dedup"),
         ),
         _Collect(os.path.join(work_dir, "kept"), key="dup_cluster_id"),
         ParquetShardWriter(os.path.join(work_dir, "data"), columns=MinhashDedupFilter.output_columns),
     ]
-    timings.append(_run_measured("dedup_filter", final, final_tasks, workers, os.path.join(work_dir, "logs", "final"),
-                                 measure))
+    timings.append(
+        _run_measured("dedup_filter", final, final_tasks, workers, os.path.join(work_dir, "logs", "final"), measure)
+    )
     removed = {}
     for path in sorted(glob.glob(os.path.join(work_dir, "removed", "*.parquet"))):
         import pyarrow.parquet as pq
@@ -239,25 +251,38 @@ def run_datatrove_minhash(filtered_dir: str, work_dir: str, tasks: int = 1, work
 
     dtm = _datatrove_minhash()
     MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster = (  # noqa: N806
-        dtm.MinhashConfig, dtm.MinhashDedupBuckets, dtm.MinhashDedupCluster)
+        dtm.MinhashConfig,
+        dtm.MinhashDedupBuckets,
+        dtm.MinhashDedupCluster,
+    )
     MinhashDedupSignature, DTFilter = dtm.MinhashDedupSignature, dtm.MinhashDedupFilter  # noqa: N806
     workers = 1  # in-process: worker processes would re-import the package __init__ (see below)
     shutil.rmtree(work_dir, ignore_errors=True)
     from datatrove.utils.hashing import HashConfig
 
     # FineWeb's configuration: 5-grams, 14 x 8, 64-bit sha1 hashes
-    cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1,
-                        hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    cfg = MinhashConfig(
+        n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1, hash_config=HashConfig(precision=64, hash_fc="sha1")
+    )
     w = lambda *p: os.path.join(work_dir, *p)  # noqa: E731
-    _execute([ParquetDocReader(filtered_dir), MinhashDedupSignature(w("sigs"), config=cfg)], tasks, workers,
-             w("logs", "1"))
+    _execute(
+        [ParquetDocReader(filtered_dir), MinhashDedupSignature(w("sigs"), config=cfg)], tasks, workers, w("logs", "1")
+    )
     _execute([MinhashDedupBuckets(w("sigs"), w("buckets"), config=cfg)], cfg.num_buckets, workers, w("logs", "2"))
-    _execute([MinhashDedupCluster(w("buckets"), w("remove_ids"), config=cfg, save_cluster_id=True)], 1, 1,
-             w("logs", "3"))
-    dt_filter = DTFilter(w("remove_ids"), load_cluster_ids=True,
-                         exclusion_writer=ParquetShardWriter(w("removed"), removed_by="datatrove"))
-    _execute([ParquetDocReader(filtered_dir), dt_filter, _Collect(w("kept"), key="minhash_cluster_id")], tasks,
-             workers, w("logs", "4"))
+    _execute(
+        [MinhashDedupCluster(w("buckets"), w("remove_ids"), config=cfg, save_cluster_id=True)], 1, 1, w("logs", "3")
+    )
+    dt_filter = DTFilter(
+        w("remove_ids"),
+        load_cluster_ids=True,
+        exclusion_writer=ParquetShardWriter(w("removed"), removed_by="datatrove"),
+    )
+    _execute(
+        [ParquetDocReader(filtered_dir), dt_filter, _Collect(w("kept"), key="minhash_cluster_id")],
+        tasks,
+        workers,
+        w("logs", "4"),
+    )
     removed = {}
     for path in sorted(glob.glob(w("removed", "*.parquet"))):
         for row in pq.read_table(path, columns=["id", "metadata"]).to_pylist():
@@ -312,11 +337,21 @@ def _run_measured(name: str, pipeline: list, tasks: int, workers: int, logs: str
     proc.start()
     ps = psutil.Process(proc.pid)
     peak_total = peak_one = 0
+    cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree (misses < 50 ms each)
     while proc.is_alive():
+        rss = []
         try:
-            rss = [p.memory_info().rss for p in [ps, *ps.children(recursive=True)]]
+            tree = [ps, *ps.children(recursive=True)]
         except psutil.Error:
-            rss = []
+            tree = []
+        for p in tree:
+            try:
+                with p.oneshot():
+                    rss.append(p.memory_info().rss)
+                    t = p.cpu_times()
+                    cpu[p.pid] = t.user + t.system
+            except psutil.Error:
+                pass
         if rss:
             peak_total, peak_one = max(peak_total, sum(rss)), max(peak_one, max(rss))
         time.sleep(0.05)
@@ -324,8 +359,13 @@ def _run_measured(name: str, pipeline: list, tasks: int, workers: int, logs: str
     if proc.exitcode != 0:
         raise RuntimeError(f"stage {name} failed (exit code {proc.exitcode}); see {logs}")
     return {
-        "stage": name, "tasks": tasks, "wall_s": round(time.perf_counter() - start, 2),
-        "peak_rss_tree_mb": round(peak_total / 2**20), "peak_rss_process_mb": round(peak_one / 2**20),
+        "stage": name,
+        "tasks": tasks,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "cpu_s": round(sum(cpu.values()), 1),
+        "peak_rss_tree_mb": round(peak_total / 2**20),
+        "peak_rss_process_mb": round(peak_one / 2**20),
+        "load_avg_1m_after": round(os.getloadavg()[0], 1),
     }
 
 
@@ -435,8 +475,7 @@ def synthetic_corpus(out_dir: str, n_docs: int, shards: int = 8, seed: int = 0) 
                 "warc_date": [f"2024-05-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z" for i in idx],
             }
         )
-        full = {f.name: table[f.name] if f.name in table.column_names else pa.nulls(len(idx), f.type)
-                for f in schema}
+        full = {f.name: table[f.name] if f.name in table.column_names else pa.nulls(len(idx), f.type) for f in schema}
         pq.write_table(pa.table(full, schema=schema), os.path.join(out_dir, f"{s:05d}_0000.parquet"))
     return {"originals": n_orig, "exact_copies": n_exact, "near_copies": n_near}
 
@@ -454,8 +493,14 @@ def scale_run(n_docs: int, tasks: int, workers: int, work_dir: str = "/tmp/dedup
     for _, reason in res["removed"].values():
         reasons[reason] += 1
     return {
-        "n_docs": n_docs, "tasks": tasks, "workers": workers, "corpus": corpus, "generate_s": round(gen_s, 1),
-        "kept": kept, "removed": dict(reasons), "expected_kept_at_most": corpus["originals"],
+        "n_docs": n_docs,
+        "tasks": tasks,
+        "workers": workers,
+        "corpus": corpus,
+        "generate_s": round(gen_s, 1),
+        "kept": kept,
+        "removed": dict(reasons),
+        "expected_kept_at_most": corpus["originals"],
         "stages": res["timings"],
         "total_wall_s": round(sum(t["wall_s"] for t in res["timings"]), 1),
     }
@@ -482,9 +527,13 @@ def signature_speed(limit: int = 3000) -> dict:
         m = MinHash(num_perm=112, seed=1)
         m.update_batch([" ".join(w[i : i + 5]).encode() for i in range(max(1, len(w) - 4))])
     ds_ms = (time.perf_counter() - t) / len(texts) * 1e3
-    return {"docs": len(texts), "mean_words": round(float(np.mean([len(w) for w in words])), 1),
-            "word_split_ms": round(split_ms, 3), "batched_signature_and_bands_ms": round(ours_ms, 3),
-            "datasketch_per_doc_whitespace_ms": round(ds_ms, 3)}
+    return {
+        "docs": len(texts),
+        "mean_words": round(float(np.mean([len(w) for w in words])), 1),
+        "word_split_ms": round(split_ms, 3),
+        "batched_signature_and_bands_ms": round(ours_ms, 3),
+        "datasketch_per_doc_whitespace_ms": round(ds_ms, 3),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,20 +550,25 @@ def _bench(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         res = run_dedup(filtered, os.path.join(args.work, f"ours-{tasks}"), FINEWEB_PARAMS, tasks, args.workers)
         dup_of = {doc_id: keeper for doc_id, (keeper, _) in res["removed"].items()}
-        out[f"thresher_tasks{tasks}"] = {**evaluate_dedup(docs, manifest, res["kept"], dup_of),
-                                         "wall_s": round(time.perf_counter() - t, 1)}
+        out[f"thresher_tasks{tasks}"] = {
+            **evaluate_dedup(docs, manifest, res["kept"], dup_of),
+            "wall_s": round(time.perf_counter() - t, 1),
+        }
         if tasks == 1:
             first = res["kept"]
         out[f"thresher_tasks{tasks}"]["same_kept_and_cluster_ids_as_1_task"] = res["kept"] == first
     for tasks in (1, 2):
         t = time.perf_counter()
-        kept = run_datatrove_minhash(filtered, os.path.join(args.work, f"datatrove-{tasks}"), tasks,
-                                     args.workers)["kept"]
+        kept = run_datatrove_minhash(filtered, os.path.join(args.work, f"datatrove-{tasks}"), tasks, args.workers)[
+            "kept"
+        ]
         if tasks == 1:
             first_dt = set(kept)
-        out[f"datatrove_tasks{tasks}"] = {**evaluate_dedup(docs, manifest, kept),
-                                          "same_kept_as_1_task": set(kept) == first_dt,
-                                          "wall_s": round(time.perf_counter() - t, 1)}
+        out[f"datatrove_tasks{tasks}"] = {
+            **evaluate_dedup(docs, manifest, kept),
+            "same_kept_as_1_task": set(kept) == first_dt,
+            "wall_s": round(time.perf_counter() - t, 1),
+        }
     return out
 
 
@@ -555,8 +609,9 @@ def _unlabelled_pairs(pred: dict[str, object], truth: dict[str, object], docs: l
     groups: dict[object, list[str]] = defaultdict(list)
     for doc, label in pred.items():
         groups[label].append(doc)
-    js = [jaccard(sh[a], sh[b]) for g in groups.values() for a, b in itertools.combinations(g, 2)
-          if truth[a] != truth[b]]
+    js = [
+        jaccard(sh[a], sh[b]) for g in groups.values() for a, b in itertools.combinations(g, 2) if truth[a] != truth[b]
+    ]
     return {"count": len(js), "jaccard_ge_0.5": sum(j >= 0.5 for j in js), "jaccard_ge_0.8": sum(j >= 0.8 for j in js)}
 
 

@@ -302,7 +302,8 @@ class LanguagePrefilter(BaseFilter):
     ~14 ms for trafilatura). It drops a page only when the best score of every kept language is
     below `max_score` (far below the language filter's 0.65) and the text has at least
     `min_chars` characters; anything uncertain goes on to trafilatura and the real language
-    filter, which still decides. Only the first `max_lid_chars` characters are classified (the
+    filter, which still decides. `languages: null` keeps everything (as the language filter does).
+    Only the first `max_lid_chars` characters are classified (the
     cost of fastText grows with the text). Drop reason: `not_<languages>` (e.g. `not_en`).
     """
 
@@ -311,7 +312,7 @@ class LanguagePrefilter(BaseFilter):
 
     def __init__(
         self,
-        languages: list[str],
+        languages: list[str] | None,
         max_score: float,
         min_chars: int,
         max_lid_chars: int,
@@ -320,13 +321,13 @@ class LanguagePrefilter(BaseFilter):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)
-        self.languages = list(languages)
+        self.languages = [languages] if isinstance(languages, str) else list(languages or [])
         self.max_score = max_score
         self.min_chars = min_chars
         self.max_lid_chars = max_lid_chars
         self.max_html_chars = max_html_chars
         self.model_path = model_path
-        self.reason = "not_" + "_".join(self.languages)
+        self.reason = "not_" + "_".join(self.languages or ["kept_languages"])
         self._model = None
 
     @property
@@ -350,8 +351,8 @@ class LanguagePrefilter(BaseFilter):
         return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
-            return True  # text already, or too large to parse: the later blocks decide
+        if not self.languages or doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
+            return True  # every language kept, text already, or too large to parse: later blocks decide
         try:
             scores, _ = self.scores(doc.text)
         except Exception:

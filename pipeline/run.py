@@ -249,7 +249,7 @@ def execute(plan: RunPlan, progress: bool = True, executor_factory=None) -> dict
     factory = executor_factory or _local_executor
     for stage in plan.stages:
         executor = factory(stage, plan)
-        bar = _ProgressBar(plan, stage) if progress and stage.name == "filter" else None
+        bar = _ProgressBar(plan, stage) if progress else None
         try:
             executor.run()
         finally:
@@ -286,8 +286,21 @@ def _task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -
     return logfile
 
 
-# datatrove's executors call this module-level name; workers import this module, so they get it too
+def _close_task_logger(logfile) -> None:
+    """datatrove's, but the terminal handler it restores keeps THRESHER_TASK_LOG_LEVEL."""
+    import sys
+
+    from loguru import logger
+
+    logger.complete()
+    logger.remove()
+    logger.add(sys.stderr, colorize=False, level=os.environ.get("THRESHER_TASK_LOG_LEVEL", "INFO"))
+    logfile.close()
+
+
+# datatrove's executors call these module-level names; workers import this module, so they get them too
 _executor_base.add_task_logger = _task_logger
+_executor_base.close_task_logger = _close_task_logger
 
 
 class LocalExecutor(LocalPipelineExecutor):
@@ -345,19 +358,27 @@ def _local_executor(stage: Stage, plan: RunPlan) -> LocalPipelineExecutor:
 
 
 class _ProgressBar:
-    """tqdm bar over input bytes, fed by the reader's per-task progress files."""
+    """tqdm bar: input bytes for the filter stage (from the reader's per-task progress files),
+    finished tasks for the other stages (from datatrove's completion markers)."""
 
     def __init__(self, plan: RunPlan, stage: Stage):
         from tqdm import tqdm
 
-        self.folder = os.path.join(plan.output, "logs", "progress")
-        total = sum(os.path.getsize(p) for p in plan.inputs if "://" not in p and os.path.exists(p))
-        self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=f"{stage.name}", leave=True)
+        if stage.name == "filter":
+            self.folder = os.path.join(plan.output, "logs", "progress")
+            total = sum(os.path.getsize(p) for p in plan.inputs if "://" not in p and os.path.exists(p))
+            self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=stage.name, leave=True)
+        else:
+            self.folder = os.path.join(plan.output, "logs", stage.name, "completions")
+            self.bar = tqdm(total=stage.tasks, unit="task", desc=stage.name, leave=True)
+        self.count_files = stage.name != "filter"
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
 
     def _read(self) -> int:
+        if self.count_files:
+            return len(glob.glob(os.path.join(self.folder, "[0-9]*")))
         done = 0
         for path in glob.glob(os.path.join(self.folder, "[0-9]*")):
             try:

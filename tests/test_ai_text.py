@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
-from datatrove.pipeline.writers import JsonlWriter
 
 from thresher.filters.ai_text import AIDetectorModel, AIGeneratedTextFilter, benchmark
 from thresher.pipeline import ai_train
@@ -46,7 +44,8 @@ def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
     (d / "train.jsonl").write_text("\n".join(json.dumps(r) for r in train), encoding="utf-8")
     parser = argparse.ArgumentParser()
     ai_train.configure(parser)
-    args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3"])
+    args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3",
+                              "--hidden", "8", "--epochs", "8", "--sym-bigrams", "32"])
     assert ai_train.main(args) == 0
     return d / "model", held
 
@@ -122,33 +121,34 @@ def test_boilerplate_is_evidence_and_floors_the_score():
     assert "delve" in doc.metadata["ai_evidence"]
 
 
-def _run(docs: list[Document], block: AIGeneratedTextFilter, out: Path, logs: Path) -> list[dict]:
-    LocalPipelineExecutor(
-        pipeline=[docs, block, JsonlWriter(str(out), compression="gzip")],
-        tasks=1, workers=1, logging_dir=str(logs),
-    ).run()
-    rows = []
-    for p in sorted(out.glob("*.jsonl.gz")):
-        with gzip.open(p, "rt", encoding="utf-8") as f:
-            rows += [json.loads(line) for line in f]
-    return rows
+def _run(docs: list[Document], block: AIGeneratedTextFilter, logs: Path) -> list[Document]:
+    """Run [docs, block, collector] in a plain LocalPipelineExecutor; return the documents that came out."""
+    out: list[Document] = []
+
+    def collect(data, rank: int = 0, world_size: int = 1):
+        for doc in data:
+            out.append(doc)
+            yield doc
+
+    LocalPipelineExecutor(pipeline=[docs, block, collect], tasks=1, workers=1, logging_dir=str(logs)).run()
+    return out
 
 
 def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
     sample = [r for r in fdg_rows if r["label"] == 0][:10] + [r for r in fdg_rows if r["label"] == 1][:10]
     docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
-    kept = _run(docs, AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12),
-                tmp_path / "all", tmp_path / "logs1")
+    block = AIGeneratedTextFilter(threshold=None, languages=["en"], min_words=20, min_english_share=0.12)
+    kept = [d.metadata for d in _run(docs, block, tmp_path / "logs1")]
     assert len(kept) == 20
-    assert all(0.0 <= r["metadata"]["ai_score"] <= 1.0 for r in kept)
-    assert all(isinstance(r["metadata"]["ai_evidence"], list) for r in kept)
-    scores = sorted(r["metadata"]["ai_score"] for r in kept)
+    assert all(0.0 <= m["ai_score"] <= 1.0 for m in kept)
+    assert all(isinstance(m["ai_evidence"], list) for m in kept)
+    scores = sorted(m["ai_score"] for m in kept)
     cut = scores[len(scores) // 2]
     docs = [Document(text=r["text"], id=str(i)) for i, r in enumerate(sample)]
-    filtered = _run(docs, AIGeneratedTextFilter(threshold=cut, languages=["en"], min_words=20, min_english_share=0.12),
-                    tmp_path / "cut", tmp_path / "logs2")
+    block = AIGeneratedTextFilter(threshold=cut, languages=["en"], min_words=20, min_english_share=0.12)
+    filtered = [d.metadata for d in _run(docs, block, tmp_path / "logs2")]
     assert 0 < len(filtered) < 20
-    assert all(r["metadata"]["ai_score"] <= cut for r in filtered)
+    assert all(m["ai_score"] <= cut for m in filtered)
 
 
 def test_benchmark_reports_ms_per_1000_words():

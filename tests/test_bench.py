@@ -157,3 +157,14 @@ def test_fast_preset_uses_the_fast_engines(tmp_path):
     names = [name for name, _ in plan.stages[0].blocks]
     assert isinstance(plan.stages[0].blocks[0][1], FastWarcReader)
     assert "extract_resiliparse" in names and "extract" not in names
+
+
+def test_timeout_preset_changes_only_trafilaturas_limit(tmp_path):
+    from thresher.pipeline.config import load_preset
+
+    path = bench.timeout_preset("fineweb", 7.5, str(tmp_path / "p.yaml"))
+    changed, original = load_preset(path)["pipeline"], load_preset("fineweb")["pipeline"]
+    assert [n for n, _ in changed] == [n for n, _ in original]
+    for (name, params), (_, before) in zip(changed, original, strict=True):
+        assert params == ({**before, "timeout": 7.5} if name == "extract" else before)
+    assert bench.timeout_preset("fast", 7.5, str(tmp_path / "q.yaml")) == "fast"  # no trafilatura in it

@@ -41,8 +41,13 @@ def _real_docs(limit: int = 600) -> list[Document]:
             docs.append(Document(text=r["text"], id=r["doc_id"], metadata=meta))
     # a few exact copies (different id, whitespace and case changes) to exercise the exact pass
     for d in docs[:20]:
-        docs.append(Document(text="  " + d.text.upper() + "\n", id=d.id + "-copy",
-                             metadata={"cluster": d.metadata["cluster"], "warc_date": "2024-06-01T00:00:00Z"}))
+        docs.append(
+            Document(
+                text="  " + d.text.upper() + "\n",
+                id=d.id + "-copy",
+                metadata={"cluster": d.metadata["cluster"], "warc_date": "2024-06-01T00:00:00Z"},
+            )
+        )
     return docs
 
 
@@ -51,8 +56,7 @@ def runs(tmp_path_factory):
     docs = _real_docs()
     base = tmp_path_factory.mktemp("dedup")
     filtered = write_docs(docs, str(base / "filtered"), 4)
-    out = {t: run_dedup(filtered, str(base / f"run{t}"), FINEWEB_PARAMS, t, workers=t // 2 or 1)
-           for t in (1, 2, 4)}
+    out = {t: run_dedup(filtered, str(base / f"run{t}"), FINEWEB_PARAMS, t, workers=t // 2 or 1) for t in (1, 2, 4)}
     # the final stage's task count is independent of the dedup stages' (lookups are by id)
     out["final3"] = run_dedup(filtered, str(base / "final3"), FINEWEB_PARAMS, 2, workers=1, final_tasks=3)
     return docs, out

@@ -1,10 +1,9 @@
 """SLURM execution against a real cluster (slurm/dev-cluster.sh start), and Common Crawl listings.
 
-The SLURM tests submit real array jobs with sbatch: a run must give the same documents as the local
-executor, and a task killed mid-run must leave the run incomplete, be named by `thresher status`, and
-be the only task a second `thresher run` submits, with the same final documents as an uninterrupted
-run. Until the dedup stages land, a two-stage plan (filter -> work/filtered, final -> data/) stands in
-for a preset with dedup, so the afterok chain between stages is exercised too.
+The SLURM tests submit real array jobs with sbatch: `thresher run sample` on SLURM must give the same
+documents as the local executor, and a task killed mid-run must leave the run incomplete, be named by
+`thresher status`, and be the only task a second `thresher run` submits, with the same final documents
+as an uninterrupted run. The kill test's preset adds MinHash dedup, so every kind of stage is chained.
 """
 
 from __future__ import annotations
@@ -25,18 +24,19 @@ from thresher.pipeline import cli, run
 from thresher.pipeline.crawl import expand_crawl, listing_url, parse_listing
 from thresher.pipeline.run import bundled_sample_files
 
-PRESET = """\
-description: SLURM test preset (only blocks that exist today)
-input: [bundled-sample]
-pipeline:
-  # a generous timeout: a page that times out on a busy machine would differ between two runs
-  - extract: {favour_precision: true, include_comments: false, deduplicate: true, timeout: 60.0,
-              max_html_chars: 5000000}
+# the bundled `sample` preset plus MinHash dedup, so a run has every kind of stage:
+# filter -> dedup_signatures -> dedup_buckets -> dedup_clusters -> final
+DEDUP_PRESET = """\
+description: sample + MinHash dedup, for the SLURM tests
+extends: sample
 output:
   max_rows_per_shard: 25          # many shards: a killed task leaves some behind
+override:
+  extract: {timeout: 60.0}        # CPU seconds; generous, as the test pages are long
+insert_after:
+  gopher_repetition:
+    - minhash_dedup: {ngram: 5, bands: 14, rows: 8, seed: 1, exact_pass: true}
 """
-# the preset with the dedup stages: filter -> dedup_signatures -> dedup_buckets -> dedup_clusters -> final
-DEDUP_PRESET = PRESET.replace("\noutput:", "\n  - minhash_dedup: {ngram: 5, bands: 14, rows: 8, seed: 1, exact_pass: true}\noutput:")
 THRESHER = str(Path(sys.executable).with_name("thresher"))
 
 
@@ -66,13 +66,6 @@ def cluster():
 
 
 @pytest.fixture
-def preset(tmp_path: Path) -> str:
-    path = tmp_path / "slurm-test.yaml"
-    path.write_text(PRESET)
-    return str(path)
-
-
-@pytest.fixture
 def dedup_preset(tmp_path: Path, monkeypatch) -> str:
     """A preset with MinHash dedup, registering the block for this test if the registry lacks it yet."""
     from thresher.pipeline import config
@@ -80,14 +73,14 @@ def dedup_preset(tmp_path: Path, monkeypatch) -> str:
     if "minhash_dedup" not in config.BLOCKS:
         monkeypatch.setitem(config.BLOCKS, "minhash_dedup", "thresher.pipeline.dedup:MinhashDedupFilter")
     path = tmp_path / "slurm-dedup-test.yaml"
-    path.write_text(DEDUP_PRESET.replace("SLURM test preset", "SLURM test preset with dedup"))
+    path.write_text(DEDUP_PRESET)
     return str(path)
 
 
-def documents(output: Path) -> list[tuple[str, str]]:
-    """(id, text) of every document in output/data, sorted; duplicates kept so they show."""
+def documents(output: Path, folder: str = "data") -> list[tuple[str, str]]:
+    """(id, text) of every document in output/<folder> (recursively), sorted; duplicates kept so they show."""
     rows: list[tuple[str, str]] = []
-    for shard in sorted((output / "data").glob("*.parquet")):
+    for shard in sorted((output / folder).glob("**/*.parquet")):
         table = pq.read_table(shard, columns=["id", "text"]).to_pydict()
         rows += zip(table["id"], table["text"], strict=True)
     return sorted(rows)
@@ -99,22 +92,27 @@ def thresher(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slurm
-def test_slurm_run_gives_the_local_documents(cluster, preset: str, tmp_path: Path):
+def test_slurm_run_gives_the_local_documents(cluster, tmp_path: Path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     started = time.monotonic()
-    result = thresher("run", preset, "-o", str(remote), "--executor", "slurm", "--wait", "--mem-per-cpu", "1G")
+    result = thresher("run", "sample", "-o", str(remote), "--executor", "slurm", "--wait", "--mem-per-cpu", "1G",
+                      "--sbatch-arg=--comment=thresher-test")
     slurm_seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert "filter: job " in result.stdout and "logs:" in result.stdout
     assert (remote / "stats.json").exists() and "HTML records" in result.stdout
-    assert thresher("run", preset, "-o", str(local), "--no-progress").returncode == 0
+    assert thresher("run", "sample", "-o", str(local), "--no-progress").returncode == 0
 
     expected = documents(local)
     assert expected and documents(remote) == expected
     assert len({doc_id for doc_id, _ in expected}) == len(expected)
+    assert documents(remote, "removed") == documents(local, "removed")
+    local_stats, remote_stats = (json.loads((o / "stats.json").read_text()) for o in (local, remote))
+    assert remote_stats["documents"] == local_stats["documents"]
     script = (remote / "logs" / "filter" / "launch_script.slurm").read_text()
     assert f"source {Path(sys.prefix) / 'bin' / 'activate'}" in script  # the nodes use this environment
     assert "--mem-per-cpu=1G" in script and "--partition" not in script  # only what was asked for
+    assert "#SBATCH --comment=thresher-test" in script
     status = thresher("status", str(remote))
     assert status.returncode == 0 and "complete" in status.stdout, status.stdout
     print(f"slurm run: {slurm_seconds:.1f}s")
@@ -123,7 +121,7 @@ def test_slurm_run_gives_the_local_documents(cluster, preset: str, tmp_path: Pat
 STAGES = ["filter", "dedup_signatures", "dedup_buckets", "dedup_clusters", "final"]
 
 
-def write_slow_warc(path: Path, n_docs: int = 200, paragraphs: int = 200) -> Path:
+def write_slow_warc(path: Path, n_docs: int = 120, paragraphs: int = 200) -> Path:
     """A real WARC of long, distinct HTML pages: extraction takes seconds, so a kill lands mid-task."""
     import io
     import random
@@ -272,14 +270,14 @@ def test_crawl_listing_expands_to_urls(tmp_path: Path, monkeypatch):
     assert parse_listing(b"a/b.warc.gz\n\n# comment\na/b.warc.gz\n") == ["https://data.commoncrawl.org/a/b.warc.gz"]
 
 
-def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, preset: str, monkeypatch):
+def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
     sample = bundled_sample_files()
     listing = _write_listing(tmp_path / "CC-MAIN-2020-34.warc.paths.gz", sample)
     files, name = expand_crawl(str(listing), max_files=2)
     assert files == sample[:2] and name == "CC-MAIN-2020-34"
     out = tmp_path / "out"
-    argv = ["run", preset, "-o", str(out), "--crawl", str(listing), "--max-files", "2", "--no-progress"]
+    argv = ["run", "sample", "-o", str(out), "--crawl", str(listing), "--max-files", "2", "--no-progress"]
     assert cli.main(argv) == 0
     assert json.loads((out / "run.json").read_text())["inputs"] == sorted(sample[:2])
     assert documents(out)
