@@ -1,1 +1,29 @@
-"""thresher.filters: datatrove pipeline steps that filter or annotate documents."""
+"""thresher.filters: datatrove pipeline steps that filter or annotate documents.
+
+The blocks are imported on first use (`thresher.filters.ConsentFilter`), so importing the package
+does not load every model and word list.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "URLFilter": "thresher.filters.url",
+    "ConsentFilter": "thresher.filters.consent",
+    "LanguageFilter": "thresher.filters.language",
+    "GopherRepetitionFilter": "thresher.filters.gopher",
+    "GopherQualityFilter": "thresher.filters.gopher",
+    "C4QualityFilter": "thresher.filters.c4",
+    "FineWebQualityFilter": "thresher.filters.fineweb_quality",
+    "AIGeneratedTextFilter": "thresher.filters.ai_text",
+    "PIIFormatter": "thresher.filters.pii",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'thresher.filters' has no attribute {name!r}")

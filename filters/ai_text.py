@@ -1,12 +1,13 @@
-"""Machine-generated-text score: a small calibrated logistic model over signals that transfer.
+"""Machine-generated-text score: a calibrated logistic + small-MLP model over signals that transfer.
 
 Detectors trained on one generator's text break on the next one. The signals here are chosen because
 they describe *how* text is written rather than *what* it is about, so they carry over to unseen
 generators and domains better than n-gram classifiers: word-frequency statistics against a pre-LLM
 reference (wordfreq's English table, bundled inside the model file), stylometry (sentence-length
-variation, type-token ratio, punctuation and function-word rates, repetition) and a lexicon of
-chat-model-overused vocabulary and boilerplate (Kobak et al. 2024). Everything runs on the shared
-token split of `thresher.filters.text`; inference is plain Python + numpy.
+variation, type-token ratio, punctuation and function-word rates, bigrams over a topic-free alphabet
+of function words and punctuation, repetition) and a lexicon of chat-model-overused vocabulary and
+boilerplate (Kobak et al. 2024). Everything runs on the shared token split of
+`thresher.filters.text`; inference is plain Python + numpy, about 1 ms per 1,000 words.
 
 The model file is an `.npz` (no pickle): standardisation, weights, Platt calibration, the threshold
 that keeps 1 % false positives on held-out human text, the frequency table and the lexicon.
@@ -147,6 +148,7 @@ class Extracted:
 
 # columns of the per-type property table
 _Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK, _SYM = range(13)
+# the per-process type table is cleared when it would pass this many types (~31 MB of float64)
 _TYPE_CACHE_MAX = 300_000
 
 
@@ -407,9 +409,6 @@ class AIDetectorModel:
         if ex.boilerplate:
             p = max(p, BOILERPLATE_FLOOR)
         return p
-
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.scale * self.coef
 
     def save(self, path: str | Path) -> None:
         fz = self.featurizer

@@ -15,6 +15,7 @@ import re
 import tarfile
 import tempfile
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from thresher.pipeline.config import FromPreset
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _NORMALIZER = re.compile(r"[^a-zA-Z0-9]+")
 
 
@@ -32,7 +33,7 @@ def normalize(text: str) -> str:
 
 
 def hash64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def _assets() -> Path:
@@ -45,6 +46,11 @@ def _word_list(name: str) -> frozenset[str]:
     """datatrove's parse_list(normalize=True): '#' lines skipped, blank lines kept as ''."""
     with open(_assets() / name, encoding="utf-8") as f:
         return frozenset(normalize(line) for line in f if line[0] != "#")
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 def cache_dir() -> Path:
@@ -68,7 +74,7 @@ class HashedBlocklist:
     def from_lists(cls, domains, urls) -> HashedBlocklist:
         """From in-memory lists (tests, custom lists)."""
         def hashed(items) -> np.ndarray:
-            return np.unique(np.fromiter((hash64(x) for x in items), dtype=np.uint64))
+            return _sorted_unique(np.fromiter((hash64(x) for x in items), dtype=np.uint64))
 
         return cls(hashed(domains), hashed(urls))
 
@@ -115,17 +121,17 @@ class HashedBlocklist:
     def _build(tar_path: Path) -> tuple[np.ndarray, np.ndarray]:
         """datatrove's parse_list(normalize=False) of `domains` and `urls`, hashed and sorted."""
         arrays: dict[str, np.ndarray] = {}
+        blake2b = hashlib.blake2b
         with tarfile.open(tar_path, "r:gz") as tar:
             for member in tar:
                 if member.name not in ("domains", "urls"):
                     continue
-                f = tar.extractfile(member)
-                hashes = np.fromiter(
-                    (hash64(line.decode("utf-8", "surrogateescape").strip())
-                     for line in f if line[:1] != b"#"),
-                    dtype=np.uint64,
-                )
-                arrays[member.name] = np.unique(hashes)
+                lines = tar.extractfile(member)  # streamed in batches: a low memory peak while building
+                parts = []
+                while batch := list(islice(lines, 200_000)):
+                    digests = b"".join(blake2b(x.strip(), digest_size=8).digest() for x in batch if x[:1] != b"#")
+                    parts.append(np.frombuffer(digests, dtype="<u8").astype(np.uint64))
+                arrays[member.name] = _sorted_unique(np.concatenate(parts) if parts else np.zeros(0, np.uint64))
         return arrays["domains"], arrays["urls"]
 
     @staticmethod

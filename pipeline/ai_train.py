@@ -438,6 +438,11 @@ def train_final(data: Data, fz: Featurizer, oof: np.ndarray, l2: float, args_dic
         "calibration": "Platt on 5-fold out-of-fold (by src_cluster) log-odds, classes weighted equally",
         "oof_fpr_at_threshold": float((cal_oof[data.y == 0] > thr).mean()),
         "oof_tpr_at_threshold": float((cal_oof[data.y == 1] > thr).mean()),
+        "oof_at_threshold_by_domain": {
+            d: {"fpr": float((cal_oof[(data.dom == d) & (data.y == 0)] > thr).mean()),
+                "tpr": float((cal_oof[(data.dom == d) & (data.y == 1)] > thr).mean())}
+            for d in sorted(set(data.dom))
+        },
     }
     return AIDetectorModel(mean, scale, coef, b, a, pb, fz, meta, full.mlp)
 
@@ -469,6 +474,8 @@ def render_card(model: AIDetectorModel, results: list[dict], bench: dict | None,
         args=json.dumps(m.get("train_args")),
         platt=f"a = {model.platt_a:.4f}, b = {model.platt_b:.4f}",
         hidden=len(model.mlp.b1) if model.mlp is not None else 0,
+        by_domain="\n".join(["| domain | FPR | TPR |", "|---|---:|---:|"] + [
+            f"| {d} | {v['fpr']:.2%} | {v['tpr']:.1%} |" for d, v in m.get("oof_at_threshold_by_domain", {}).items()]),
     )
 
 
@@ -508,7 +515,10 @@ English only: other languages get `ai_score = null`.
 ## Threshold
 **{threshold:.4f}** keeps false positives at 1 % on held-out human text (out-of-fold scores of all human
 texts, each scored by a model that never saw its src_cluster). Out of fold it flags {oof_tpr:.1%} of
-machine texts at {oof_fpr:.2%} FPR. Stored in the npz as `threshold_1pct_fpr`.
+machine texts at {oof_fpr:.2%} FPR. Stored in the npz as `threshold_1pct_fpr`. The false-positive
+rate is not the same in every domain (out of fold, at this threshold):
+
+{by_domain}
 
 ## Data and splits
 - fast-detect-gpt (MIT): XSum, SQuAD, WritingPrompts, PubMedQA; GPT-2-XL, OPT-2.7B, GPT-Neo-2.7B,

@@ -42,6 +42,7 @@ BLOCKS: dict[str, str] = {
     "gopher_quality": "thresher.filters.gopher:GopherQualityFilter",
     "c4_quality": "thresher.filters.c4:C4QualityFilter",
     "fineweb_quality": "thresher.filters.fineweb_quality:FineWebQualityFilter",
+    "ai_text": "thresher.filters.ai_text:AIGeneratedTextFilter",
     "minhash_dedup": "thresher.pipeline.dedup:MinhashDedupFilter",
     "pii": "thresher.filters.pii:PIIFormatter",
 }

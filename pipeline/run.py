@@ -218,6 +218,24 @@ def check_output(output: str) -> None:
         )
 
 
+def write_run_json(plan: RunPlan, executor: str) -> None:
+    """OUTPUT/run.json: the resolved preset, inputs and stages (read by report and status)."""
+    with open(os.path.join(plan.output, "run.json"), "w") as f:
+        json.dump(
+            {
+                "preset": plan.preset.get("_path"),
+                "pipeline": [[n, p] for n, p in plan.preset["pipeline"]],
+                "inputs": plan.inputs,
+                "stages": [s.name for s in plan.stages],
+                "tasks": {s.name: s.tasks for s in plan.stages},
+                "executor": executor,
+            },
+            f,
+            indent=2,
+            default=str,
+        )
+
+
 def prepare(plan: RunPlan) -> None:
     """Work every executor needs done once before the stages: the robots.txt index."""
     if plan.robots_index and not os.path.exists(plan.robots_index):
@@ -231,20 +249,7 @@ def prepare(plan: RunPlan) -> None:
 
 def execute(plan: RunPlan, progress: bool = True, executor_factory=None) -> dict:
     """Run every stage in order (skipping completed tasks), then write stats.json; returns the stats."""
-    check_output(plan.output)
-    with open(os.path.join(plan.output, "run.json"), "w") as f:
-        json.dump(
-            {
-                "preset": plan.preset.get("_path"),
-                "pipeline": [[n, p] for n, p in plan.preset["pipeline"]],
-                "inputs": plan.inputs,
-                "stages": [s.name for s in plan.stages],
-                "tasks": {s.name: s.tasks for s in plan.stages},
-            },
-            f,
-            indent=2,
-            default=str,
-        )
+    write_run_json(plan, "local")
     prepare(plan)
     factory = executor_factory or _local_executor
     for stage in plan.stages:

@@ -58,9 +58,10 @@ def main(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         _quiet_datatrove()
+    where = "SLURM" if args.executor == "slurm" else f"{plan.workers} worker(s)"
     print(
         f"thresher: {len(plan.inputs)} input file(s), stages {', '.join(s.name for s in plan.stages)}, "
-        f"{plan.workers} worker(s) -> {plan.output}",
+        f"{where} -> {plan.output}",
         file=sys.stderr,
     )
     if args.executor == "slurm":

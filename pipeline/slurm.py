@@ -24,7 +24,7 @@ from functools import partial
 from datatrove.executor.slurm import SlurmPipelineExecutor, launch_slurm_job
 
 from thresher.pipeline.config import ConfigError
-from thresher.pipeline.run import RunPlan, Stage, check_output, prepare
+from thresher.pipeline.run import RunPlan, Stage, check_output, prepare, write_run_json
 from thresher.pipeline.status_cmd import (
     DEAD_DEPENDENCY,
     JOBS_FILE,
@@ -84,7 +84,7 @@ def execute_slurm(plan: RunPlan, args: argparse.Namespace) -> int:
         print(f"thresher: waiting for the jobs already running for this output ({', '.join(live)})",
               file=sys.stderr)
         wait_for_jobs(live, plan.output)
-    write_run_json(plan)
+    write_run_json(plan, "slurm")
     prepare(plan)  # once, here, before any task needs it (e.g. the robots.txt index)
     submission = submit(plan, args, finalize=not wait)
     submitted = [j for s in submission["stages"].values() for j in s["jobs"]]
@@ -172,24 +172,6 @@ def _record_job_id(ids: list[str], sbatch_output: str) -> str:
     job_id = sbatch_output.split()[-1]
     ids.append(job_id)
     return job_id
-
-
-def write_run_json(plan: RunPlan) -> None:
-    """run.json as the local executor writes it (stages and tasks are what `thresher status` reads)."""
-    with open(os.path.join(plan.output, "run.json"), "w") as f:
-        json.dump(
-            {
-                "preset": plan.preset.get("_path"),
-                "pipeline": [[n, p] for n, p in plan.preset["pipeline"]],
-                "inputs": plan.inputs,
-                "stages": [s.name for s in plan.stages],
-                "tasks": {s.name: s.tasks for s in plan.stages},
-                "executor": "slurm",
-            },
-            f,
-            indent=2,
-            default=str,
-        )
 
 
 def _save_submissions(output: str, submissions: list[dict]) -> None:

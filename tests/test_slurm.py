@@ -3,7 +3,7 @@
 The SLURM tests submit real array jobs with sbatch: `thresher run sample` on SLURM must give the same
 documents as the local executor, and a task killed mid-run must leave the run incomplete, be named by
 `thresher status`, and be the only task a second `thresher run` submits, with the same final documents
-as an uninterrupted run. The kill test's preset adds MinHash dedup, so every kind of stage is chained.
+as an uninterrupted run. `sample` has MinHash dedup, so every kind of stage is chained with afterok.
 """
 
 from __future__ import annotations
@@ -24,18 +24,15 @@ from thresher.pipeline import cli, run
 from thresher.pipeline.crawl import expand_crawl, listing_url, parse_listing
 from thresher.pipeline.run import bundled_sample_files
 
-# the bundled `sample` preset plus MinHash dedup, so a run has every kind of stage:
-# filter -> dedup_signatures -> dedup_buckets -> dedup_clusters -> final
-DEDUP_PRESET = """\
-description: sample + MinHash dedup, for the SLURM tests
+# the bundled `sample` preset (with MinHash dedup: filter -> dedup_signatures -> dedup_buckets ->
+# dedup_clusters -> final), with small shards so a killed task leaves some behind
+KILL_PRESET = """\
+description: sample, small shards, for the SLURM kill test
 extends: sample
 output:
-  max_rows_per_shard: 25          # many shards: a killed task leaves some behind
+  max_rows_per_shard: 25
 override:
   extract: {timeout: 60.0}        # CPU seconds; generous, as the test pages are long
-insert_after:
-  gopher_repetition:
-    - minhash_dedup: {ngram: 5, bands: 14, rows: 8, seed: 1, exact_pass: true}
 """
 THRESHER = str(Path(sys.executable).with_name("thresher"))
 
@@ -66,14 +63,9 @@ def cluster():
 
 
 @pytest.fixture
-def dedup_preset(tmp_path: Path, monkeypatch) -> str:
-    """A preset with MinHash dedup, registering the block for this test if the registry lacks it yet."""
-    from thresher.pipeline import config
-
-    if "minhash_dedup" not in config.BLOCKS:
-        monkeypatch.setitem(config.BLOCKS, "minhash_dedup", "thresher.pipeline.dedup:MinhashDedupFilter")
-    path = tmp_path / "slurm-dedup-test.yaml"
-    path.write_text(DEDUP_PRESET)
+def kill_preset(tmp_path: Path) -> str:
+    path = tmp_path / "slurm-kill-test.yaml"
+    path.write_text(KILL_PRESET)
     return str(path)
 
 
@@ -99,7 +91,8 @@ def test_slurm_run_gives_the_local_documents(cluster, tmp_path: Path):
                       "--sbatch-arg=--comment=thresher-test")
     slurm_seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "filter: job " in result.stdout and "logs:" in result.stdout
+    assert all(f"{stage}: job " in result.stdout for stage in STAGES), result.stdout  # one array job each
+    assert "logs:" in result.stdout
     assert (remote / "stats.json").exists() and "HTML records" in result.stdout
     assert thresher("run", "sample", "-o", str(local), "--no-progress").returncode == 0
 
@@ -167,7 +160,7 @@ def _wait_until(predicate, timeout: float, what: str, step: float = 0.5):
 
 
 @pytest.mark.slurm
-def test_killed_task_is_reported_and_resumed(cluster, dedup_preset: str, tmp_path: Path, monkeypatch, capsys):
+def test_killed_task_is_reported_and_resumed(cluster, kill_preset: str, tmp_path: Path, monkeypatch, capsys):
     from thresher.pipeline.status_cmd import collect_status
 
     monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
@@ -179,7 +172,7 @@ def test_killed_task_is_reported_and_resumed(cluster, dedup_preset: str, tmp_pat
     slow = write_slow_warc(inputs / "zz-slow.warc.gz")  # sorts last: rank 2 of 3 reads it
     files = sorted(str(p) for p in inputs.iterdir())
     out = tmp_path / "run"
-    argv = ["run", dedup_preset, "-o", str(out), "--executor", "slurm", "--tasks", "3"]
+    argv = ["run", kill_preset, "-o", str(out), "--executor", "slurm", "--tasks", "3"]
     for f in files:
         argv += ["-i", f]
     started = time.monotonic()
@@ -233,7 +226,7 @@ def test_killed_task_is_reported_and_resumed(cluster, dedup_preset: str, tmp_pat
 
     # 4. the same documents as an uninterrupted run, none lost or duplicated
     local = tmp_path / "local"
-    plan = run.build_plan(dedup_preset, inputs=files, output=str(local), tasks=3, workers=2)
+    plan = run.build_plan(kill_preset, inputs=files, output=str(local), tasks=3, workers=2)
     assert [s.name for s in plan.stages] == STAGES
     run.execute(plan, progress=False)
     expected = documents(local)
