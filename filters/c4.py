@@ -8,7 +8,7 @@ from collections import Counter
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from thresher.filters.text import count_sentences, splits
+from thresher.filters.text import count_sentences, split_sentences, splits
 from thresher.pipeline.config import FromPreset
 
 CITATION_REGEX = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -53,11 +53,7 @@ class C4QualityFilter(BaseFilter, FromPreset):
         self.filter_policy = filter_policy
 
     def _units(self, text: str) -> list[str]:
-        if self.split_paragraph:
-            return splits(text).lines
-        from datatrove.utils.text import split_into_sentences  # sentence mode: datatrove's own splitter
-
-        return split_into_sentences(text)
+        return splits(text).lines if self.split_paragraph else split_sentences(text)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         stats: Counter[str] = Counter()

@@ -50,7 +50,7 @@ class FineWebQualityFilter(BaseFilter, FromPreset):
         chars = len(doc.text) - doc.text.count("\n")
         if chars and find_duplicates(lines)[1] / chars > self.char_duplicates_ratio:
             return False, "char_dup_ratio"
-        words = s.words
+        words = s.tokens
         if words and doc.text.count("\n") / len(words) > self.new_line_ratio:
             return False, "list_ratio"
         return True

@@ -132,7 +132,7 @@ class GopherRepetitionFilter(BaseFilter, FromPreset):
             return False, "dup_line_frac"
         if self.dup_line_char_frac and line_chars / len(text) > self.dup_line_char_frac:
             return False, "dup_line_char_frac"
-        words = s.words
+        words = s.tokens
         ids = word_ids(words)
         for n, frac in self.top_n_grams:
             if top_ngram_chars(words, ids, n) / len(text) > frac:
@@ -179,9 +179,9 @@ class GopherQualityFilter(BaseFilter, FromPreset):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         text = doc.text
         s = splits(text)
-        words = s.words
+        words = s.tokens
         n_words = len(words)
-        content = s.non_symbol_words
+        content = s.content_tokens
         n_content = len(content)
         doc.metadata["word_count"] = n_content
         if self.min_doc_words and n_content < self.min_doc_words:

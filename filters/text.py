@@ -5,10 +5,11 @@ the first block that needs words, lines or paragraphs computes them and later bl
 cache is keyed by the identity of the text string, so it is correct even when a block rewrites
 `doc.text` (a new string object gets new splits) and it never leaks into document metadata.
 
-Words follow the rules of spaCy's blank English tokenizer (which FineWeb's filters used) closely
-enough that the filters' decisions agree with datatrove's, at a fraction of the cost: whitespace
-chunks made only of letters and digits (most of them) are taken as they are, the rest go through the
-same prefix / suffix / infix / special-case steps as spaCy's, written with `regex`.
+`tokens` follow the rules of spaCy's blank English tokenizer (which FineWeb's filters used) closely
+enough that the FineWeb filters' decisions agree with datatrove's, at a fraction of the cost:
+whitespace chunks made only of letters or only of digits (most of them) are taken as they are, the
+rest go through the same prefix / suffix / infix / special-case steps as spaCy's, written with
+`regex`, and cached per chunk. `words` is the older quick split other blocks' features rely on.
 """
 
 from __future__ import annotations
@@ -242,25 +243,63 @@ _SENT_END = frozenset(
     "!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡。"
 )
 _PUNCT_TOKEN = regex.compile(r"^\p{P}+$")
+_CHUNK_RE = re.compile(r"\S+")
+
+
+def _token_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, token) for every token, with spaCy's whitespace tokens: any gap other than one
+    space after a token becomes a token of its own (it matters where sentences start)."""
+    spans: list[tuple[int, int, str]] = []
+    prev = 0
+
+    def gap(until: int) -> None:
+        start = prev + 1 if prev and text.startswith(" ", prev) else prev
+        if start < until:
+            spans.append((start, until, text[start:until]))
+
+    for m in _CHUNK_RE.finditer(text):
+        gap(m.start())
+        start = m.start()
+        for tok in tokenize(m.group()):
+            spans.append((start, start + len(tok), tok))
+            start += len(tok)
+        prev = start
+    gap(len(text))
+    return spans
+
+
+def _sentence_starts(tokens: list[str]) -> list[int]:
+    """Indexes of the tokens that start a sentence, by the rule of spaCy's sentencizer."""
+    starts = [0] if tokens else []
+    seen_end = False
+    for i, tok in enumerate(tokens):
+        is_end = tok in _SENT_END
+        if seen_end and not is_end and not _PUNCT_TOKEN.match(tok):
+            starts.append(i)
+            seen_end = False
+        elif is_end:
+            seen_end = True
+    return starts
 
 
 def count_sentences(text: str) -> int:
     """Number of sentences spaCy's sentencizer finds in `text` (at least 1), as datatrove's C4 counts."""
-    n = 1
-    seen_end = False
-    for tok in tokenize(text):
-        is_end = tok in _SENT_END
-        if seen_end and not is_end and not _PUNCT_TOKEN.match(tok):
-            n += 1
-            seen_end = False
-        elif is_end:
-            seen_end = True
-    return n
+    return max(1, len(_sentence_starts(tokenize(text))))
+
+
+def split_sentences(text: str) -> list[str]:
+    """`text` cut into sentences as datatrove's split_into_sentences cuts it (pieces cover the text)."""
+    spans = _token_spans(text)
+    starts = _sentence_starts([tok for _, _, tok in spans])
+    cuts = [spans[i - 1][1] for i in starts[1:]]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
 # --- the shared splits -----------------------------------------------------------------------------
 
 _PARAGRAPH_RE = re.compile(r"\n{2,}")
+# the quick split: runs of word characters, or single non-space non-word characters
+_WORD_RE = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 _NEWLINES_RE = re.compile("\n+")
 
 
@@ -271,8 +310,7 @@ def _punctuation_set() -> frozenset[str]:
 
 
 _PUNCTUATION_SET = _punctuation_set()
-# all single characters, so "every char is punctuation" is `not w.strip(_PUNCTUATION_CHARS)`
-assert all(len(ch) == 1 for ch in _PUNCTUATION_SET)
+# datatrove's set holds single characters, so "all punctuation" is `not w.strip(_PUNCTUATION_CHARS)`
 _PUNCTUATION_CHARS = "".join(sorted(_PUNCTUATION_SET))
 
 
@@ -304,18 +342,24 @@ class TextSplits:
 
     @cached_property
     def words(self) -> list[str]:
-        """Tokens including punctuation tokens, as spaCy's blank English tokenizer splits them."""
-        return tokenize(self.text)
-
-    @cached_property
-    def non_symbol_words(self) -> list[str]:
-        """Words with at least one character that is not punctuation (datatrove's PUNCTUATION_SET)."""
-        punct = _PUNCTUATION_CHARS
-        return [w for w in self.words if w.strip(punct)]
+        """Runs of word characters and single punctuation marks: a quick split for other blocks' features
+        (kept as it was; the FineWeb filters use `tokens`)."""
+        return _WORD_RE.findall(self.text)
 
     @cached_property
     def line_words(self) -> list[list[str]]:
-        return [tokenize(line) for line in self.lines]
+        return [_WORD_RE.findall(line) for line in self.lines]
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        """Words and punctuation tokens as spaCy's blank English tokenizer (datatrove's) splits them."""
+        return tokenize(self.text)
+
+    @cached_property
+    def content_tokens(self) -> list[str]:
+        """Tokens with at least one character that is not punctuation (datatrove's PUNCTUATION_SET)."""
+        punct = _PUNCTUATION_CHARS
+        return [w for w in self.tokens if w.strip(punct)]
 
 
 _CACHE: OrderedDict[int, TextSplits] = OrderedDict()

@@ -38,12 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from thresher.pipeline.config import ConfigError
+    from thresher.pipeline.run import RunFailed
 
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
     except (ConfigError, FileNotFoundError, PermissionError) as e:
         print(f"thresher: error: {e}", file=sys.stderr)
         return 2
+    except RunFailed as e:
+        print(f"thresher: run failed: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("thresher: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -27,6 +27,12 @@ class CpuTimedSandbox(ExtractorSandbox):
         self.cpu_timeout = timeout
         self.wall_timeout = timeout * wall_factor
 
+    def _worker(self, conn, extract_fn):
+        # the forked child also holds the parent's end of the pipe: close it, so that when the
+        # worker dies (kill -9) the child's recv() sees EOF and it exits instead of living on
+        self.parent_conn.close()
+        super()._worker(conn, extract_fn)
+
     def _child_cpu(self) -> float:
         try:
             with open(f"/proc/{self.process.pid}/stat") as f:

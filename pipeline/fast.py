@@ -35,6 +35,19 @@ from thresher.pipeline.reader import (
 FAST_READ_ERRORS = READ_ERRORS + (RuntimeError,)
 # record types whose payload the reader looks at
 _PAYLOAD_TYPES = ("warcinfo", "response", "conversion")
+# resiliparse options of the prefilter's quick text; an extractor with the same options reuses it
+PREFILTER_OPTIONS = {
+    "main_content": True,
+    "preserve_formatting": True,
+    "list_bullets": False,
+    "alt_texts": False,
+    "links": False,
+    "form_fields": False,
+    "noscript": False,
+    "comments": False,
+}
+# metadata key of that text (a leading `_`: never written to the output)
+SHARED_TEXT_KEY = "_main_text"
 
 
 class _Headers:
@@ -258,28 +271,24 @@ class ResiliparseExtractor(BaseFilter):
         self.comments = comments
         self.max_html_chars = max_html_chars
 
+    def options(self) -> dict[str, bool]:
+        return {key: getattr(self, key) for key in PREFILTER_OPTIONS}
+
     def extract(self, html: str) -> str:
         from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
 
-        return extract_plain_text(
-            html,
-            preserve_formatting=self.preserve_formatting,
-            main_content=self.main_content,
-            list_bullets=self.list_bullets,
-            alt_texts=self.alt_texts,
-            links=self.links,
-            form_fields=self.form_fields,
-            noscript=self.noscript,
-            comments=self.comments,
-        )
+        return extract_plain_text(html, **self.options())
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        shared = doc.metadata.pop(SHARED_TEXT_KEY, None)
         if doc.metadata.get("source_format") == "wet":
             return True
         if len(doc.text) > self.max_html_chars:
             return False, "too_large"
         try:
-            text = self.extract(doc.text).strip()
+            # the language prefilter already extracted this page with the same options
+            text = (shared if shared is not None and self.options() == PREFILTER_OPTIONS else self.extract(doc.text))
+            text = text.strip()
         except Exception:
             return False, "extract_error"
         if not text:
@@ -303,6 +312,9 @@ class LanguagePrefilter(BaseFilter):
     below `max_score` (far below the language filter's 0.65) and the text has at least
     `min_chars` characters; anything uncertain goes on to trafilatura and the real language
     filter, which still decides. `languages: null` keeps everything (as the language filter does).
+    With `share_text`, the text of a page it keeps stays in the transient metadata key
+    `_main_text`, and a later `extract_resiliparse` with the same options uses it instead of
+    parsing the page again (the fast preset); leave it off before trafilatura.
     Only the first `max_lid_chars` characters are classified (the
     cost of fastText grows with the text). Drop reason: `not_<languages>` (e.g. `not_en`).
     """
@@ -317,10 +329,12 @@ class LanguagePrefilter(BaseFilter):
         min_chars: int,
         max_lid_chars: int,
         max_html_chars: int,
+        share_text: bool,
         model_path: str | None = None,
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)
+        self.share_text = share_text
         self.languages = [languages] if isinstance(languages, str) else list(languages or [])
         self.max_score = max_score
         self.min_chars = min_chars
@@ -338,25 +352,27 @@ class LanguagePrefilter(BaseFilter):
             self._model = _FastText(self.model_path or default_lid_model())
         return self._model
 
-    def scores(self, html: str) -> tuple[dict[str, float], int]:
-        """Scores of the kept languages on the page's quick main text, and that text's length."""
+    def scores(self, html: str) -> tuple[dict[str, float], int, str]:
+        """Scores of the kept languages on the page's quick main text, its length, and the text."""
         from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
 
-        text = extract_plain_text(html, main_content=True, alt_texts=False, list_bullets=False, comments=False)
-        text = " ".join(text.split())
+        raw = extract_plain_text(html, **PREFILTER_OPTIONS)
+        text = " ".join(raw[: 4 * self.max_lid_chars].split())
         if len(text) < self.min_chars:
-            return {}, len(text)
+            return {}, len(text), raw
         labels, probs = self.model.predict(text[: self.max_lid_chars], k=-1)
         found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
-        return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text)
+        return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text), raw
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if not self.languages or doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
             return True  # every language kept, text already, or too large to parse: later blocks decide
         try:
-            scores, _ = self.scores(doc.text)
+            scores, _, raw = self.scores(doc.text)
         except Exception:
             return True
         if scores and max(scores.values()) < self.max_score:
             return False, self.reason
+        if self.share_text:  # for a resiliparse extractor later in the pipeline (not written out)
+            doc.metadata[SHARED_TEXT_KEY] = raw
         return True

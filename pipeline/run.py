@@ -24,6 +24,10 @@ BUNDLED_SAMPLE = "bundled-sample"
 STAGE_BREAKS = ("minhash_dedup",)
 
 
+class RunFailed(RuntimeError):
+    """The run stopped before finishing; the message says how to resume."""
+
+
 @dataclass
 class Stage:
     """One stage: a datatrove pipeline run as `tasks` parallel tasks."""
@@ -262,7 +266,7 @@ def execute(plan: RunPlan, progress: bool = True, executor_factory=None) -> dict
                 bar.stop()
         incomplete = executor.get_incomplete_ranks(skip_completed=True)
         if incomplete:
-            raise RuntimeError(
+            raise RunFailed(
                 f"stage {stage.name!r}: {len(incomplete)} task(s) did not complete (e.g. rank {incomplete[0]}); "
                 f"see {os.path.join(plan.output, 'logs', stage.name, 'logs')} and run the same command again to resume"
             )
@@ -334,7 +338,7 @@ class LocalExecutor(LocalPipelineExecutor):
                 for future in as_completed(futures):
                     stats.append(future.result())
         except BrokenProcessPool:
-            raise RuntimeError(
+            raise RunFailed(
                 "a worker process died (killed, or out of memory); finished tasks are kept: "
                 "run the same command again to resume"
             ) from None

@@ -45,7 +45,7 @@ def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
     parser = argparse.ArgumentParser()
     ai_train.configure(parser)
     args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3",
-                              "--hidden", "8", "--epochs", "8", "--sym-bigrams", "32"])
+                              "--hidden", "8", "--epochs", "8", "--sym-bigrams", "32", "--fasttext-epochs", "10"])
     assert ai_train.main(args) == 0
     return d / "model", held
 
@@ -84,8 +84,23 @@ def test_training_writes_model_and_card(small_model):
     model_dir, _ = small_model
     model = AIDetectorModel.load(model_dir / "ai_detector.npz")
     assert model.threshold_1pct_fpr is not None
+    assert (model_dir / "ai_detector.ftz").exists() and model.ft is not None
+    assert model.fasttext_weight >= 0.0
     card = (model_dir / "AI_DETECTOR_CARD.md").read_text(encoding="utf-8")
     assert "ii_leave_one_generator_out" in card and "Who it may wrong" in card
+
+
+def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
+    """The corpora kept newlines only in machine text: layout must not be a signal, in any part."""
+    model = AIDetectorModel.load()
+    text = fdg_rows[1]["text"]
+    words = text.split()
+    flat = " ".join(words)
+    laid_out = "\n\n".join("  ".join(words[i : i + 12]) for i in range(0, len(words), 12)) + "\n"
+    from thresher.filters.ai_text import score
+
+    assert score(flat) == pytest.approx(score(laid_out), abs=1e-9)
+    assert model.featurizer.extract(flat).ft_text == model.featurizer.extract(laid_out).ft_text
 
 
 def test_non_english_gets_no_score():

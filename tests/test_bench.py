@@ -98,7 +98,8 @@ def _params(extractor: ResiliparseExtractor) -> dict:
 
 def test_language_prefilter_drops_only_clear_non_english():
     pre = LanguagePrefilter(
-        languages=["en"], max_score=0.05, min_chars=200, max_lid_chars=2000, max_html_chars=5_000_000
+        languages=["en"], max_score=0.05, min_chars=200, max_lid_chars=2000, max_html_chars=5_000_000,
+        share_text=False,
     )
     path = str(shared_path("data", "warc", "real", "cc-main-2020-34-sample.warc.gz"))
     docs = list(WarcReader([path]).read_file(path))  # zh, ru, de, nl pages
@@ -168,3 +169,18 @@ def test_timeout_preset_changes_only_trafilaturas_limit(tmp_path):
     for (name, params), (_, before) in zip(changed, original, strict=True):
         assert params == ({**before, "timeout": 7.5} if name == "extract" else before)
     assert bench.timeout_preset("fast", 7.5, str(tmp_path / "q.yaml")) == "fast"  # no trafilatura in it
+
+
+def test_prefilter_text_is_reused_by_the_resiliparse_extractor():
+    pre = LanguagePrefilter(
+        languages=["en"], max_score=0.02, min_chars=100, max_lid_chars=2000, max_html_chars=5_000_000,
+        share_text=True,
+    )
+    extractor = ResiliparseExtractor(
+        main_content=True, preserve_formatting=True, list_bullets=False, alt_texts=False, links=False,
+        form_fields=False, noscript=False, comments=False, max_html_chars=5_000_000,
+    )
+    shared, alone = _page("wget-sample-0000.warc.gz"), _page("wget-sample-0000.warc.gz")
+    assert pre.filter(shared) is True and "_main_text" in shared.metadata
+    assert extractor.filter(shared) is True and extractor.filter(alone) is True
+    assert shared.text == alone.text and "_main_text" not in shared.metadata
