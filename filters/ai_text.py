@@ -7,7 +7,7 @@ reference (wordfreq's English table, bundled inside the model file), stylometry 
 variation, type-token ratio, punctuation and function-word rates, bigrams over a topic-free alphabet
 of function words and punctuation, repetition) and a lexicon of chat-model-overused vocabulary and
 boilerplate (Kobak et al. 2024). A small quantised fastText classifier (word uni+bigrams over the
-first 512 tokens) is stacked on top: it adds in-distribution accuracy the style features lack.
+first 256 tokens) is stacked on top: it adds in-distribution accuracy the style features lack.
 Everything runs on the shared token split of `thresher.filters.text`, so whitespace and layout never
 reach a model (the training corpora kept newlines only in machine text).
 
@@ -151,9 +151,9 @@ class Extracted:
     ft_text: str = ""
 
 
-# the fastText classifier reads at most this many tokens (its cost grows with length; 97 % of the
+# the fastText classifier reads at most this many tokens (its cost grows with length; 95 % of the
 # training texts are shorter)
-FASTTEXT_MAX_TOKENS = 512
+FASTTEXT_MAX_TOKENS = 256
 
 
 def fasttext_text(tokens: list[str]) -> str:
@@ -259,12 +259,18 @@ class Featurizer:
         return i
 
     @staticmethod
-    def _present(keyed: dict[str, tuple[str, ...]], counts: Counter, lower: str) -> list[str]:
-        """Phrases in the text: substring-searched only when their rarest word is among the tokens."""
+    def _present(keyed: dict[str, tuple[str, ...]], counts: Counter, text: str, lower: list[str]) -> list[str]:
+        """Phrases in the text: substring-searched only when their rarest word is among the tokens.
+
+        The search runs on the lowercased text with every whitespace run collapsed to one space (layout
+        must not change a score), made only when needed and kept in `lower` for the next call.
+        """
         hits = keyed.keys() & counts.keys()
         if not hits:
             return []
-        return sorted({p for k in hits for p in keyed[k] if p in lower})
+        if not lower:
+            lower.append(" ".join(text.lower().replace("\u2019", "'").split()))
+        return sorted({p for k in hits for p in keyed[k] if p in lower[0]})
 
     def extract(self, text: str, tokens: list[str] | None = None) -> Extracted:
         toks = splits(text).words if tokens is None else tokens
@@ -286,14 +292,13 @@ class Featurizer:
         x += np.sqrt(_grouped(P[:, _FW], cnt, len(_FUNCTION_WORDS)) / nw).tolist()
         mark = P[:, _MARK] > 0
         markers = sorted({types[i].lower() for i in np.flatnonzero(mark)})
-        # phrases are searched in whitespace-normalised text: layout must not change a score
-        lower = " ".join(text.lower().replace("\u2019", "'").split())
-        phrases = self._present(self._phrase_keys, counts, lower)
-        n_phr = sum(lower.count(p) for p in phrases)
+        lower: list[str] = []
+        phrases = self._present(self._phrase_keys, counts, text, lower)
+        n_phr = sum(lower[0].count(p) for p in phrases)
         x += [math.log1p(1000.0 * float(cnt[mark].sum()) / nw), math.log1p(1000.0 * n_phr / nw)]
         x += _burstiness(self._props, tid, sym, nw)
         english = float(cnt[P[:, _STOP] > 0].sum()) / nw
-        boiler = self._present(self._boiler_keys, counts, lower)
+        boiler = self._present(self._boiler_keys, counts, text, lower)
         if len(self.sym_bigrams):
             bc = np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
             x += np.sqrt(bc[self.sym_bigrams] / max(len(toks) - 1, 1)).tolist()

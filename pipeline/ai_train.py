@@ -637,7 +637,7 @@ English only: other languages get `ai_score = null`.
   the same {n_features} standardised features; their log-odds are added. Plain numpy at inference;
   the npz holds every array (no pickle).
 - Stacked with a fastText supervised classifier (`{ft_file}`, fastText's own format; word unigrams +
-  bigrams, dim 16, 200k hash buckets, quantised) that reads the first 512 tokens of the word split,
+  bigrams, dim 16, 200k hash buckets, quantised) that reads the first 256 tokens of the word split,
   joined by single spaces and lowercased. Stacked log-odds = feature log-odds + {ft_weight:.3f} x
   fastText log-odds; the weight is fastText's coefficient relative to the feature model's in a
   logistic stacker fit on out-of-fold scores of both (folds by `src_cluster`). The stacked log-odds
@@ -650,23 +650,26 @@ English only: other languages get `ai_score = null`.
   (sentence-length mean/CV/log-std, type-token ratio on 100-token windows, trigram repetition in
   the first 400 tokens, word length, capitalisation, digits, contractions, 13 punctuation groups,
   49 function-word rates, and the most frequent bigrams over a topic-free alphabet of function
-  words, punctuation groups and word classes CAP/WORD/NUM/OTHER); the chat-model lexicon
+  words, punctuation groups and word classes CAP/WORD/NUM/OTHER); burstiness (repeated content
+  words per word, share of repeats within 20 tokens, variety of sentence-initial tokens: together
+  about +0.01 to +0.035 AUROC on (i), held-out LLaMA/davinci and most held-out domains, -0.003 on
+  held-out GPT-3.5/GPT-4, measured on the feature model alone); the chat-model lexicon
   (`filters/data/ai_lexicon.json`: Kobak et al. 2024 excess style words such as delve/showcasing/
   underscores, stock phrases). Strong chat boilerplate ("as an AI language model", "regenerate
   response", ...) floors the score at 0.9.
-- How it was chosen: three variants were compared on (i), (ii) for GPT-4/GPT-3.5/LLaMA, (iii) and
-  (iv): logistic on the base features, + symbol bigrams, + the MLP. The sum of logistic and MLP won
-  on most rows (the MLP adds about +0.09 AUROC on held-out GPT-4 and LLaMA, costs about -0.07 on
-  held-out WritingPrompts). The figures below are therefore slightly optimistic.
-- fastText earns its place in distribution and (less) on unseen generators, but content n-grams
-  also learn topic: on unseen domains and across sources it can help less or hurt. The stacking
+- How the feature model was chosen (first version): three variants were compared on (i), (ii) for
+  GPT-4/GPT-3.5/LLaMA, (iii) and (iv): logistic on the base features, + symbol bigrams, + the MLP.
+  The sum of logistic and MLP won on most rows (the MLP adds about +0.09 AUROC on held-out GPT-4
+  and LLaMA, costs about -0.07 on held-out WritingPrompts). The figures below are therefore slightly optimistic.
+- Does fastText earn its place? Word n-grams also learn topic and generator, so it was measured on
+  every split, feature model alone vs stacked (same splits, same training rows). The stacking
   weight is fit on the (i) out-of-fold scores and then used unchanged in every split, so the (ii)-(iv)
-  figures share that one fitted number with (i). Feature model alone vs stacked:
+  figures share that one fitted number with (i):
 
 {comparison}
 - No layout features: the human texts in both corpora had their newlines removed while the machine
   texts kept theirs (newline rate alone gave AUROC 0.99 on XSum), so newlines are not used at all.
-- Calibration: {platt} on 5-fold out-of-fold log-odds (folds by `src_cluster`), classes weighted
+- Calibration: {platt} on 5-fold out-of-fold stacked log-odds (folds by `src_cluster`), classes weighted
   equally, so a score is P(machine) under a 50/50 prior. On the web the prior is far lower: read
   0.5 as "as likely as not in a balanced set", not as "probably machine here".
 - Trained {trained_at} on {n_machine} machine and {n_human} human texts; generators: {generators};
@@ -707,9 +710,10 @@ Reproduce with `{cmd}` (add `--evaluate-only` to print them without writing a mo
 {weights}
 
 ## Cost
-{cost}. The fastText part reads at most 512 tokens, so its cost stops growing past that length.
-Figures are CPU time, best of 5 rounds, measured on a 2-core machine shared with other jobs while
-this model was trained; short documents cost more per word (fixed per-document overhead).
+{cost}. The fastText part reads at most 256 tokens, so its cost stops growing past that length.
+Figures are CPU time, best of 5 rounds, measured on a 2-core machine shared with other jobs (they
+vary by about +-0.15 ms from run to run there); short documents cost more per word (fixed
+per-document overhead).
 
 ## Known limits
 - English only, and only prose of some length: the filter leaves documents under `min_words` unscored.
@@ -721,6 +725,9 @@ this model was trained; short documents cost more per word (fixed per-document o
   technical registers the data does not cover.
 - TPR at 1 % FPR is computed with a per-row oracle threshold; SeqXGPT rows have only ~200 human texts,
   so their 1 % FPR point rests on 2 texts.
+- The fastText part has learnt the vocabulary of these corpora (news summaries, Wikipedia-based QA,
+  stories, PubMed answers, 2019-2023 generators); on other topics and newer models its contribution
+  is less reliable, and its log-odds enter the stack with weight {ft_weight:.2f} (features: 1).
 - The lexicon and the boilerplate floor are easy to evade and are triggered by text *about* chat
   models (a news story quoting "as an AI language model").
 

@@ -567,8 +567,9 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
              "agree (final)", "timeouts", "load"]]
     for m in results:
         ratio = f"{m.docs_per_s / ref.docs_per_s:.2f}x" if ref and ref.docs_per_s and m.ok else ""
-        a_f = agreement(ref.kept_filtered, m.kept_filtered) if ref and m is not ref else None
-        a_final = agreement(ref.kept_final, m.kept_final) if ref and m is not ref else None
+        compared = ref is not None and m is not ref and m.ok
+        a_f = agreement(ref.kept_filtered, m.kept_filtered) if compared else None
+        a_final = agreement(ref.kept_final, m.kept_final) if compared else None
         rows.append([
             m.name + (" (cached)" if m.cached_at else ""),
             "yes" if m.ok else "NO",
@@ -628,7 +629,7 @@ def targets(results: list[Measurement], fineweb_label: str, fast_label: str) -> 
                      f"({m.docs_per_s:.1f} vs {ref.docs_per_s:.1f})")
 
     speed(fw, TARGETS["fineweb_speedup"], fineweb_label)
-    a = agreement(ref.kept_filtered, fw.kept_filtered) if ref and fw else None
+    a = agreement(ref.kept_filtered, fw.kept_filtered) if ref and fw and fw.ok else None
     lines.append(
         f"{verdict(None if a is None else a >= TARGETS['fineweb_agreement'])} {fineweb_label} agreement with "
         f"datatrove on documents passing the filters >= {TARGETS['fineweb_agreement']:.0%}"
