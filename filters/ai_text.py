@@ -556,7 +556,9 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
     A document is scored only when its language is one the model was trained for (and one of
     `languages`): the language block's `language` metadata decides when present, otherwise a cheap
     stopword share. Documents shorter than `min_words` words get no score: too little evidence.
-    `threshold` null annotates only; otherwise documents scoring above it are dropped.
+    `threshold` null annotates only; otherwise documents scoring above it are dropped. The string
+    "1pct_fpr" means the model's own threshold for 1 % false positives on held-out human text, so a
+    retrained model brings its threshold with it.
     `min_english_share`: share of English stopwords among the words below which a document without
     language metadata counts as not English (English prose: 0.3-0.5; other languages: under 0.1).
     """
@@ -567,7 +569,7 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
 
     def __init__(
         self,
-        threshold: float | None,
+        threshold: float | str | None,
         languages: list[str],
         min_words: int,
         min_english_share: float,
@@ -575,6 +577,8 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)
+        if isinstance(threshold, str) and threshold != "1pct_fpr":
+            raise ValueError(f"ai_text threshold {threshold!r}: give a number, null, or '1pct_fpr'")
         self.threshold = threshold
         self.languages = list(languages)
         self.min_words = min_words
@@ -618,9 +622,15 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
         """Calibrated probability that `text` is machine-generated (no language or length check)."""
         return self.model.score_extracted(self.model.featurizer.extract(text))
 
+    def drop_threshold(self) -> float | None:
+        if self.threshold == "1pct_fpr":
+            return self.model.threshold_1pct_fpr
+        return self.threshold
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         score = self.annotate(doc)
-        if self.threshold is not None and score is not None and score > self.threshold:
+        threshold = self.drop_threshold()
+        if threshold is not None and score is not None and score > threshold:
             return False, "ai_generated"
         return True
 

@@ -169,3 +169,9 @@ def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
 def test_benchmark_reports_ms_per_1000_words():
     out = benchmark(20)
     assert out["ms_per_1000_words"] > 0 and out["n_docs"] == 20
+
+
+def test_thresher_preset_drops_at_the_models_1pct_fpr_threshold():
+    block = AIGeneratedTextFilter.from_preset("thresher")
+    assert block.drop_threshold() == pytest.approx(block.model.threshold_1pct_fpr)
+    assert AIGeneratedTextFilter.from_preset("fineweb").drop_threshold() is None  # annotate only
