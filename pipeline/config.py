@@ -26,7 +26,7 @@ TOP_LEVEL_KEYS = {
     "pipeline": "ordered list of blocks, each `name: {parameters}`",
     "input": "input paths, globs or URLs (or `bundled-sample`)",
     "crawl": "crawl name when the WARC files carry none (warcinfo isPartOf)",
-    "reader": "reader parameters (max_record_bytes)",
+    "reader": "reader parameters (engine: warcio|fastwarc, max_record_bytes)",
     "output": "output parameters (write_removed, max_rows_per_shard)",
     "workers": "parallel worker processes",
     "tasks": "number of tasks (default: one per input file, at most 1000)",
@@ -36,7 +36,9 @@ TOP_LEVEL_KEYS = {
 BLOCKS: dict[str, str] = {
     "url_filter": "thresher.filters.url:URLFilter",
     "consent": "thresher.filters.consent:ConsentFilter",
+    "language_prefilter": "thresher.pipeline.fast:LanguagePrefilter",
     "extract": "thresher.pipeline.extract:TrafilaturaExtractor",
+    "extract_resiliparse": "thresher.pipeline.fast:ResiliparseExtractor",
     "language": "thresher.filters.language:LanguageFilter",
     "gopher_repetition": "thresher.filters.gopher:GopherRepetitionFilter",
     "gopher_quality": "thresher.filters.gopher:GopherQualityFilter",

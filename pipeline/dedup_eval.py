@@ -603,6 +603,57 @@ def _neardup(args: argparse.Namespace) -> dict:
     return out
 
 
+def evaluate_run(run_dir: str, manifest: str, work_dir: str) -> dict:
+    """Dedup of a finished `thresher run` on a bench corpus, against exact truth, next to datatrove's
+    MinHash on the very same documents (those that passed the run's filters, `work/filtered/`)."""
+    import pyarrow.parquet as pq
+
+    filtered = os.path.join(run_dir, "work", "filtered")
+    docs = [d for p in sorted(glob.glob(os.path.join(filtered, "*.parquet"))) for d in _read(p)]
+    data = sorted(glob.glob(os.path.join(run_dir, "data", "*.parquet")))
+    kept = pq.read_table(data, columns=["id"]).column("id").to_pylist() if data else []
+    duplicate_of = None
+    removed = sorted(glob.glob(os.path.join(run_dir, "removed", "minhash_dedup", "*.parquet")))
+    if removed:
+        duplicate_of = {}
+        for row in pq.read_table(removed, columns=["id", "metadata"]).to_pylist():
+            duplicate_of[row["id"]] = json.loads(row["metadata"] or "{}").get("duplicate_of")
+    # kept ids after PII etc. equal the dedup filter's output ids: later blocks do not drop
+    out = {"documents_passing_filters": len(docs), "thresher": evaluate_dedup(docs, manifest, kept, duplicate_of)}
+    for tasks in (1, 2):
+        dt = run_datatrove_minhash(filtered, os.path.join(work_dir, f"datatrove-{tasks}"), tasks)
+        out[f"datatrove_tasks{tasks}"] = evaluate_dedup(docs, manifest, dt["kept"])
+    out["datatrove_same_kept_with_1_and_2_tasks"] = set(out["datatrove_tasks1"]) == set(out["datatrove_tasks2"]) and (
+        out["datatrove_tasks1"]["kept"] == out["datatrove_tasks2"]["kept"]
+    )
+    out["neardup_truncation_clusters"] = _neardup(argparse.Namespace(work=os.path.join(work_dir, "neardup"), workers=2))
+    return out
+
+
+def format_run_evaluation(res: dict) -> str:
+    """The dedup table printed by `thresher bench --dedup`."""
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f} %"
+
+    rows = [("", "true clusters with exactly one copy", "no copy", "unique docs kept", "kept")]
+    for name in ("thresher", "datatrove_tasks1", "datatrove_tasks2"):
+        r = res[name]
+        rows.append((name, pct(r["clusters_one_copy"]), pct(r["clusters_no_copy"]), pct(r["unique_kept"]), str(r["kept"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)) for row in rows]
+    t = res["thresher"]
+    lines.insert(0, f"{res['documents_passing_filters']} documents passed the filters; {t['true_clusters']} true "
+                    f"clusters (word 5-gram Jaccard >= 0.8 within a base page), {t['unique_docs']} documents "
+                    "with no partner above 0.5")
+    nd = res["neardup_truncation_clusters"]
+    lines.append("")
+    lines.append(f"neardup-truncation-clusters.jsonl ({nd['documents']} texts, {nd['true_clusters']} clusters): "
+                 f"thresher precision {nd['thresher']['precision']:.4f} recall {nd['thresher']['recall']:.4f}; "
+                 f"datatrove precision {nd['datatrove']['precision']:.4f} recall {nd['datatrove']['recall']:.4f}")
+    return "\n".join(lines)
+
+
 def _unlabelled_pairs(pred: dict[str, object], truth: dict[str, object], docs: list[Document]) -> dict:
     """Predicted pairs the labels call wrong, by their direct word 5-gram Jaccard (label noise check)."""
     sh = {d.id: shingles(d.text) for d in docs}
