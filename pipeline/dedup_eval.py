@@ -639,7 +639,9 @@ def format_run_evaluation(res: dict) -> str:
     rows = [("", "true clusters with exactly one copy", "no copy", "unique docs kept", "kept")]
     for name in ("thresher", "datatrove_tasks1", "datatrove_tasks2"):
         r = res[name]
-        rows.append((name, pct(r["clusters_one_copy"]), pct(r["clusters_no_copy"]), pct(r["unique_kept"]), str(r["kept"])))
+        rows.append(
+            (name, pct(r["clusters_one_copy"]), pct(r["clusters_no_copy"]), pct(r["unique_kept"]), str(r["kept"]))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)) for row in rows]
     t = res["thresher"]

@@ -31,13 +31,14 @@ def sample_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bench_corpus(tmp_path_factory):
-    """A small Common-Crawl-shaped corpus (4 files, ~1,200 real pages) built by shared/bench."""
+    """A small Common-Crawl-shaped corpus built by shared/bench: 4 files, 1,600 responses (~1,200
+    real pages once, plus exact copies, near-duplicates, boilerplate copies and mixes for dedup)."""
     import subprocess
     import sys
 
     script = shared_path("bench", "build_bench_warc.py")
     out = tmp_path_factory.mktemp("bench")
-    subprocess.run([sys.executable, str(script), "--out", str(out), "--n", "300", "--files", "4"],
+    subprocess.run([sys.executable, str(script), "--out", str(out), "--n", "1600", "--files", "4"],
                    check=True, capture_output=True)
     return out
 

@@ -108,12 +108,29 @@ def _run_cli(preset: str, corpus, out, workers: int, extra=()):
 @pytest.fixture(scope="module")
 def reference_run(bench_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
-    proc = _run_cli("fineweb", bench_corpus, out, 2)
+    proc = _run_cli("fineweb", bench_corpus, out, 2, extra=["--write-removed"])
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-2000:]
     docs = read_docs(out)
     assert docs
-    return docs
+    return out, docs
+
+
+def test_every_html_record_of_the_bench_corpus_is_accounted_for(reference_run):
+    import json
+
+    import pyarrow.parquet as pq
+
+    out, docs = reference_run
+    stats = json.loads((out / "stats.json").read_text())
+    removed_ids = []
+    for path in glob.glob(str(out / "removed" / "*" / "*.parquet")):
+        removed_ids += pq.read_table(path, columns=["id"]).column("id").to_pylist()
+    assert len(removed_ids) == len(set(removed_ids)), "a document removed twice"
+    assert not set(removed_ids) & set(docs), "a document both kept and removed"
+    html = stats["documents"]["html_records"]
+    assert html == len(docs) + len(removed_ids) == stats["reader"]["html_records"] > 1000
+    assert stats["documents"]["accounted"]
 
 
 def _wait_for_shard(out, proc, timeout=300):
@@ -134,7 +151,7 @@ def test_killed_run_resumes_with_the_same_documents(bench_corpus, reference_run,
     again = _run_cli("fineweb", bench_corpus, out, 2)
     _, err = again.communicate(timeout=900)
     assert again.returncode == 0, err[-2000:]
-    assert read_docs(out) == reference_run
+    assert read_docs(out) == reference_run[1]
     assert not glob.glob(str(out / "**" / ".*.tmp"), recursive=True), "partial shard left behind"
 
 
@@ -153,7 +170,7 @@ def test_killed_worker_fails_the_run_and_a_rerun_completes_it(bench_corpus, refe
     again = _run_cli("fineweb", bench_corpus, out, 2)
     _, err = again.communicate(timeout=900)
     assert again.returncode == 0, err[-2000:]
-    assert read_docs(out) == reference_run
+    assert read_docs(out) == reference_run[1]
 
 
 @pytest.mark.parametrize("workers", [1, 4])
@@ -162,4 +179,4 @@ def test_same_documents_with_any_number_of_workers(bench_corpus, reference_run, 
     proc = _run_cli("fineweb", bench_corpus, out, workers)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-2000:]
-    assert read_docs(out) == reference_run
+    assert read_docs(out) == reference_run[1]
