@@ -22,13 +22,11 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from thresher.pipeline.reader import (
     MAX_RESYNCS,
     READ_ERRORS,
-    SKIPPED_TYPES,
     WarcReader,
     _error_reason,
     _FileState,
     _next_boundary,
     _Progress,
-    _warcinfo_field,
 )
 
 # what fastwarc raises on a damaged archive, on top of what warcio / gzip raise
@@ -200,20 +198,6 @@ class FastWarcReader(WarcReader):
         finally:
             if source is not path:
                 source.close()
-
-    def _handle(self, record: _Record, position: _Position, path: str, state: _FileState) -> Document | None:
-        """What `WarcReader` does with one record (same counters), on a buffered fastwarc record."""
-        self.stat_update("records")
-        rec_type = record.rec_type
-        if rec_type == "warcinfo":
-            payload = record.content_stream().read(65536)
-            state.crawl = _warcinfo_field(payload, "isPartOf") or state.crawl
-            self.stat_update("skipped_warcinfo")
-            return None
-        if rec_type not in ("response", "conversion"):
-            self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
-            return None
-        return self._document(position, record, path, state)
 
     def _read_with_warcio(
         self, path: str, position: int, state: _FileState, progress: _Progress | None

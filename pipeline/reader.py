@@ -138,21 +138,26 @@ class WarcReader(PipelineStep):
                 record = next(records, None)
                 if record is None:
                     return
-                self.stat_update("records")
-                rec_type = record.rec_type
-                if rec_type == "warcinfo":
-                    payload = record.content_stream().read(65536)
-                    state.crawl = _warcinfo_field(payload, "isPartOf") or state.crawl
-                    self.stat_update("skipped_warcinfo")
-                    continue
-                if rec_type not in ("response", "conversion"):
-                    self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
-                    continue
-                doc = self._document(it, record, path, state)
+                doc = self._handle(record, it, path, state)
                 if progress is not None:
                     progress.update(path, it.offset)
                 if doc is not None:
                     yield doc
+
+    def _handle(self, record, it, path: str, state: _FileState) -> Document | None:
+        """Counts one record and turns it into a document when it is an HTML response or WET text.
+        `it` tells the record's byte range (warcio's iterator, or fastwarc's position)."""
+        self.stat_update("records")
+        rec_type = record.rec_type
+        if rec_type == "warcinfo":
+            payload = record.content_stream().read(65536)
+            state.crawl = _warcinfo_field(payload, "isPartOf") or state.crawl
+            self.stat_update("skipped_warcinfo")
+            return None
+        if rec_type not in ("response", "conversion"):
+            self.stat_update(f"skipped_{rec_type if rec_type in SKIPPED_TYPES else 'other'}")
+            return None
+        return self._document(it, record, path, state)
 
     def _document(self, it: ArchiveIterator, record, path: str, state: _FileState) -> Document | None:
         headers = record.rec_headers

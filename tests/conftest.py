@@ -17,6 +17,22 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def read_record_at(path: str, offset: int, length: int):
+    """Parse the record stored at exactly [offset, offset + length) of `path`, and nothing else."""
+    import io
+
+    import fsspec
+    from warcio.archiveiterator import ArchiveIterator
+
+    with fsspec.open(path, "rb") as f:
+        f.seek(offset)
+        raw = f.read(length)
+    assert len(raw) == length
+    records = list(ArchiveIterator(io.BytesIO(raw), arc2warc=True))
+    assert len(records) == 1, "the byte range must hold exactly one record"
+    return records[0]
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
     """The bundled sample run through the real CLI, once per session: (output dir, stats)."""

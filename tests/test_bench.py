@@ -6,14 +6,11 @@ No timed assertions here: speed is measured only by `thresher bench`.
 from __future__ import annotations
 
 import glob
-import io
 import sys
 
-import fsspec
 import pytest
-from conftest import shared_path
+from conftest import read_record_at, shared_path
 from datatrove.data import Document
-from warcio.archiveiterator import ArchiveIterator
 
 from thresher.pipeline import bench
 from thresher.pipeline.fast import FastWarcReader, LanguagePrefilter, ResiliparseExtractor
@@ -22,17 +19,6 @@ from thresher.pipeline.reader import WarcReader
 
 def real_files() -> list[str]:
     return sorted(glob.glob(str(shared_path("data", "warc", "real") / "*.warc*.gz")))
-
-
-def read_record_at(path: str, offset: int, length: int):
-    """The one record stored at exactly [offset, offset + length) of `path`."""
-    with fsspec.open(path, "rb") as f:
-        f.seek(offset)
-        raw = f.read(length)
-    assert len(raw) == length
-    records = list(ArchiveIterator(io.BytesIO(raw), arc2warc=True))
-    assert len(records) == 1, "the byte range must hold exactly one record"
-    return records[0]
 
 
 @pytest.mark.parametrize("path", real_files(), ids=lambda p: p.rsplit("/", 1)[-1])

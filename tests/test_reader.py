@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import glob
-import io
 
-import fsspec
 import pyarrow.parquet as pq
-from conftest import shared_path
-from warcio.archiveiterator import ArchiveIterator
+from conftest import read_record_at, shared_path
 
 from thresher.pipeline.decode import decode_html
 from thresher.pipeline.reader import WarcReader, expand_inputs
 from thresher.pipeline.run import bundled_sample_files
-
-
-def read_record_at(path: str, offset: int, length: int):
-    """Parse the record stored at exactly [offset, offset + length) of `path`, and nothing else."""
-    with fsspec.open(path, "rb") as f:
-        f.seek(offset)
-        raw = f.read(length)
-    assert len(raw) == length
-    records = list(ArchiveIterator(io.BytesIO(raw), arc2warc=True))
-    assert len(records) == 1, "the byte range must hold exactly one record"
-    return records[0]
 
 
 def test_sample_run_rows_read_back_their_own_record(sample_run):
