@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import uuid
 import zlib
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+_RNG = random.Random(0)
+
+
+def _uuid() -> uuid.UUID:
+    return uuid.UUID(int=_RNG.getrandbits(128), version=4)
+
 
 GOOD_TEXT = (
     "The harbour town keeps its old stone quay, where fishing boats still land their catch each morning. "
@@ -24,7 +32,7 @@ def good_page(title: str) -> bytes:
 def _record(writer: WARCWriter, url: str, payload: bytes, headers: list[tuple[str, str]] | None = None,
             record_id: str | None = None) -> None:
     http = StatusAndHeaders("200 OK", headers or [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-    warc_headers = {"WARC-Record-ID": record_id} if record_id else None
+    warc_headers = {"WARC-Record-ID": record_id or f"<urn:uuid:{_uuid()}>", "WARC-Date": "2024-05-01T00:00:00Z"}
     rec = writer.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http,
                                     warc_headers_dict=warc_headers)
     writer.write_record(rec)
@@ -40,15 +48,17 @@ def _raw_record(url: str, payload: bytes, declared_length: int | None = None) ->
     length = len(http) if declared_length is None else declared_length
     head = (
         "WARC/1.0\r\nWARC-Type: response\r\n"
-        f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\nWARC-Target-URI: {url}\r\n"
+        f"WARC-Record-ID: <urn:uuid:{_uuid()}>\r\nWARC-Target-URI: {url}\r\n"
         "WARC-Date: 2024-05-01T00:00:00Z\r\nContent-Type: application/http; msgtype=response\r\n"
         f"Content-Length: {length}\r\n\r\n"
     ).encode()
     return head + http + b"\r\n\r\n"
 
 
-def build_hostile_warc(path: str, big_page_mb: int = 50) -> dict[str, str]:
-    """Writes `path` (.warc.gz, one gzip member per record); returns {url: what is wrong with it}."""
+def build_hostile_warc(path: str, big_page_mb: int = 50, seed: int = 0) -> dict[str, str]:
+    """Writes `path` (.warc.gz, one gzip member per record); returns {url: what is wrong with it}.
+    Record ids come from `seed`, so the bytes (and where a cut member breaks) are reproducible."""
+    _RNG.seed(seed)
     truth: dict[str, str] = {}
     buf = io.BytesIO()
     w = WARCWriter(buf, gzip=True)
@@ -66,11 +76,11 @@ def build_hostile_warc(path: str, big_page_mb: int = 50) -> dict[str, str]:
     add("http://big.example/", "50 MB page", b"<html><body>" + b"<p>big page</p>" * (big_page_mb * 70_000) + b"</body>")
     deep = b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000
     add("http://deep.example/", "nested 100,000 levels", deep)
-    bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=1)
+    bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=1, mtime=0)
     add("http://bomb.example/", "gzip bomb in Content-Encoding", bomb,
         headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
     add("http://empty.example/", "empty record", b"")
-    dup_id = f"<urn:uuid:{uuid.uuid4()}>"
+    dup_id = f"<urn:uuid:{_uuid()}>"
     add("http://dup-first.example/", "good (first of a duplicated record id)", good_page("dup one"), record_id=dup_id)
     add("http://dup-second.example/", "duplicate record id", good_page("dup two"), record_id=dup_id)
     data = buf.getvalue()

@@ -180,3 +180,17 @@ def test_same_documents_with_any_number_of_workers(bench_corpus, reference_run, 
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-2000:]
     assert read_docs(out) == reference_run[1]
+
+
+def test_damage_never_hides_the_records_behind_it(tmp_path):
+    """Whatever bytes a truncated or mislabelled member happens to hold, the good records after it
+    are read and the damage is counted (warcio alone loses them in some byte layouts)."""
+    from thresher.pipeline.reader import WarcReader
+
+    for seed in range(10):
+        path = str(tmp_path / f"hostile-{seed}.warc.gz")
+        build_hostile_warc(path, big_page_mb=1, seed=seed)
+        reader = WarcReader([path])
+        urls = {d.metadata["url"] for d in reader.run()}
+        assert {"http://good.example/1", "http://good.example/2", "http://good.example/3"} <= urls, seed
+        assert reader.stats.stats["read_error"].total >= 2, seed
