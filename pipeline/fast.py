@@ -27,6 +27,7 @@ from thresher.pipeline.reader import (
     _FileState,
     _next_boundary,
     _Progress,
+    file_size,
 )
 
 # what fastwarc raises on a damaged archive, on top of what warcio / gzip raise
@@ -148,13 +149,6 @@ class _NotMultiMember(OSError):
     """Several records in one gzip member: no per-record offsets; warcio reports it as damage."""
 
 
-def _file_size(path: str) -> int:
-    if "://" in path:
-        fs, _, (p,) = fsspec.get_fs_token_paths(path)
-        return int(fs.size(p))
-    return os.path.getsize(path)
-
-
 class FastWarcReader(WarcReader):
     """`WarcReader` with fastwarc parsing the archive; same documents, stats and provenance.
 
@@ -183,7 +177,7 @@ class FastWarcReader(WarcReader):
                 pending_pos = current.stream_pos
                 buffered = _Record(current, limit)
                 following = next(records, None)
-                end = following.stream_pos if following is not None else _file_size(path)
+                end = following.stream_pos if following is not None else file_size(path)
                 if end <= pending_pos:
                     raise _NotMultiMember(path)
                 doc = self._handle(buffered, _Position(pending_pos, end - pending_pos), path, state)

@@ -138,7 +138,7 @@ class WarcReader(PipelineStep):
                 state.failed_at = max(state.failed_at, it.offset)
                 record = next(records, None)
                 if record is None:
-                    size = _size(path)
+                    size = file_size(path)
                     if size is not None and it.offset < size - 4:
                         # the iterator gave up inside the file: what follows was not read
                         state.failed_at = max(state.failed_at, it.offset)
@@ -236,9 +236,13 @@ class StoppedEarly(ValueError):
     """The archive iterator ended before the end of the file (damage it did not report)."""
 
 
-def _size(path: str) -> int | None:
+def file_size(path: str) -> int | None:
+    """Size in bytes of a local file or fsspec URL (None when it cannot be known)."""
     try:
-        return fsspec.open(path).fs.size(path) if "://" in path else os.path.getsize(path)
+        if "://" in path:
+            fs, _, (p,) = fsspec.get_fs_token_paths(path)
+            return int(fs.size(p))
+        return os.path.getsize(path)
     except (OSError, ValueError):
         return None
 
@@ -362,10 +366,7 @@ class _Progress:
             self.last_write = now
 
     def file_done(self, path: str) -> None:
-        try:
-            self.done_bytes += fsspec.open(path).fs.size(path) if "://" in path else os.path.getsize(path)
-        except OSError:
-            pass
+        self.done_bytes += file_size(path) or 0
         self.current = 0
         if self.path:
             self._write()
