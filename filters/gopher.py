@@ -6,6 +6,9 @@ from the shared `splits()` instead of a fresh spaCy pass in each filter.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+
 import numpy as np
 import pyarrow as pa
 from datatrove.data import Document
@@ -29,9 +32,8 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
 
 
 def word_ids(words: list[str]) -> np.ndarray:
-    """Each word as a 64-bit id (equal words, equal ids)."""
-    ids: dict[str, int] = {}
-    return np.fromiter((ids.setdefault(w, len(ids)) for w in words), dtype=np.uint64, count=len(words))
+    """Each word as a 64-bit id: its string hash (equal words, equal ids; cached on the string)."""
+    return np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
 
 
 def ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:
@@ -57,33 +59,77 @@ def top_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
     return len(" ".join(words[i : i + n])) * int(best)
 
 
-def duplicated_ngram_chars(words: list[str], ids: np.ndarray, n: int) -> int:
-    """Characters in n-grams seen before, skipping past each repeat (datatrove's find_all_duplicate).
+def word_ends(words: list[str]) -> np.ndarray:
+    """Prefix sums of word lengths: the words i..j-1 have ends[j] - ends[i] characters."""
+    ends = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)), out=ends[1:])
+    return ends
 
-    The scan compares n-gram keys instead of joined strings and takes lengths from prefix sums;
-    documents where no n-gram repeats (most) are answered from the keys alone.
+
+def repeat_positions(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions whose n-gram occurs earlier in the document, and where that n-gram occurs first."""
+    count = len(ids) - n + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(ngram_keys(ids, n), return_index=True, return_inverse=True)
+    first_of = first[inverse]
+    candidates = np.flatnonzero(first_of < np.arange(count))
+    return candidates, first_of[candidates]
+
+
+def repeat_cover(ends: np.ndarray, n: int, positions: np.ndarray) -> int:
+    """Characters of the n-grams starting at `positions` (those that fit in the document)."""
+    positions = positions[positions + n < len(ends)]
+    return int((ends[positions + n] - ends[positions]).sum())
+
+
+class RepeatedNgrams:
+    """datatrove's duplicated-n-gram measure (find_all_duplicate) of one document, at several n.
+
+    Only an n-gram that occurs earlier in the document can be a repeat, and its first m < n words
+    then occur earlier too, so the repeat positions found for one n bound those of every longer
+    n-gram: most documents are answered from that bound without sorting again or scanning.
     """
-    if len(words) < n:
-        return 0
-    keys = ngram_keys(ids, n)
-    if len(np.unique(keys)) == len(keys):
-        return 0
-    ends = [0]
-    for w in words:
-        ends.append(ends[-1] + len(w))
-    seen: set[int] = set()
-    repeated = idx = 0
-    keys_list = keys.tolist()
-    last = len(keys_list)
-    while idx < last:
-        key = keys_list[idx]
-        if key in seen:
-            repeated += ends[idx + n] - ends[idx]
-            idx += n
-        else:
-            seen.add(key)
-            idx += 1
-    return repeated
+
+    def __init__(self, words: list[str], ids: np.ndarray):
+        self.ids = ids
+        self.ends = word_ends(words)
+        self._bound: tuple[int, np.ndarray] | None = None  # (n, repeat positions of the n-grams)
+
+    def chars(self, n: int, ceiling: float = math.inf) -> int:
+        """Characters in n-grams seen before, skipping past each repeat, as datatrove counts them;
+        when that is at most `ceiling`, possibly an upper bound that is also at most `ceiling`."""
+        if self._bound is not None and self._bound[0] <= n:
+            cover = repeat_cover(self.ends, n, self._bound[1])
+            if cover <= ceiling:
+                return cover
+        candidates, first_of = repeat_positions(self.ids, n)
+        self._bound = (n, candidates)
+        cover = repeat_cover(self.ends, n, candidates)
+        if cover <= ceiling:
+            return cover
+        return self._scan(n, candidates, first_of)
+
+    def _scan(self, n: int, candidates: np.ndarray, first_of: np.ndarray) -> int:
+        """datatrove's scan, visiting the candidates only: a visited candidate is a repeat when its
+        n-gram was visited before, at its first position (unless a repeat skipped that) or at an
+        earlier visited candidate; every other position holds an n-gram seen for the first time."""
+        skip_starts: list[int] = []  # after a repeat at c, positions c+1 .. c+n-1 are skipped
+        visited: set[int] = set()  # n-grams (by first position) visited at a candidate
+        repeated = position = 0
+        for c, f in zip(candidates.tolist(), first_of.tolist(), strict=True):
+            if c < position:
+                continue
+            i = bisect_right(skip_starts, f) - 1
+            first_skipped = i >= 0 and f < skip_starts[i] + n - 1
+            if f in visited or not first_skipped:
+                repeated += int(self.ends[c + n] - self.ends[c])
+                skip_starts.append(c + 1)
+                position = c + n
+            else:
+                position = c + 1
+            visited.add(f)
+        return repeated
 
 
 def _pairs(thresholds: dict | list | tuple) -> list[tuple[int, float]]:
@@ -137,8 +183,10 @@ class GopherRepetitionFilter(BaseFilter, FromPreset):
         for n, frac in self.top_n_grams:
             if top_ngram_chars(words, ids, n) / len(text) > frac:
                 return False, f"top_{n}_gram"
+        repeats = RepeatedNgrams(words, ids)
         for n, frac in self.dup_n_grams:
-            if duplicated_ngram_chars(words, ids, n) / len(text) > frac:
+            # an answer at most one character under the limit may be a bound, never a wrong verdict
+            if repeats.chars(n, ceiling=frac * len(text) - 1) / len(text) > frac:
                 return False, f"duplicated_{n}_n_grams"
         return True
 

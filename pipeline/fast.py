@@ -331,14 +331,16 @@ class LanguagePrefilter(BaseFilter):
         return self._model
 
     def scores(self, html: str) -> tuple[dict[str, float], int, str]:
-        """Scores of the kept languages on the page's quick main text, its length, and the text."""
+        """Scores of the kept languages on the page's quick main text (0 below max_score), its length, and the text."""
         from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
 
         raw = extract_plain_text(html, **PREFILTER_OPTIONS)
         text = " ".join(raw[: 4 * self.max_lid_chars].split())
         if len(text) < self.min_chars:
             return {}, len(text), raw
-        labels, probs = self.model.predict(text[: self.max_lid_chars], k=-1)
+        # fastText leaves out the labels below the threshold (less work); a kept language that is
+        # missing scored below max_score, which is all the decision needs
+        labels, probs = self.model.predict(text[: self.max_lid_chars], k=-1, threshold=self.max_score)
         found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
         return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text), raw
 

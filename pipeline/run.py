@@ -332,6 +332,8 @@ class LocalExecutor(LocalPipelineExecutor):
         self.save_executor_as_json()
         stats = []
         ctx = multiprocessing.get_context("forkserver")
+        # imported once in the forkserver, so no worker of any stage pays for them again
+        ctx.set_forkserver_preload(preload_modules(self.pipeline))
         try:
             with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_fork_children) as pool:
                 futures = [pool.submit(self._run_for_rank, rank, 1) for rank in ranks]
@@ -346,6 +348,26 @@ class LocalExecutor(LocalPipelineExecutor):
         with self.logging_dir.open("stats.json", "wt") as f:
             merged.save_to_disk(f)
         return merged
+
+
+# libraries that blocks import lazily (optional, or heavy for a run that does not need them)
+LAZY_IMPORTS = (
+    "fasttext.FastText",
+    "fastwarc.warc",
+    "resiliparse.extract.html2text",
+    "pyarrow.parquet",
+    "tld",
+    "datasketch",
+)
+
+
+def preload_modules(pipeline) -> list[str]:
+    """This module, the modules of the pipeline's steps and the installed lazy imports."""
+    from importlib.util import find_spec
+
+    steps = {type(step).__module__ for step in pipeline}
+    lazy = [name for name in LAZY_IMPORTS if find_spec(name.split(".")[0]) is not None]
+    return [__name__, *sorted(steps), *lazy]
 
 
 def _fork_children() -> None:

@@ -365,3 +365,29 @@ def test_sentence_splits_match_datatrove(english):
     sample = english[:40]
     same = sum(split_sentences(p.text) == split_into_sentences(p.text) for p in sample)
     assert same / len(sample) >= MIN_AGREEMENT
+
+
+def test_duplicated_ngram_measure_matches_datatrove(english):
+    """The repeat measure behind duplicated_{n}_n_grams, exact and with the bound the filter uses,
+    against datatrove's find_all_duplicate on every English page (n as in FineWeb, then backwards)."""
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
+
+    from thresher.filters.gopher import RepeatedNgrams, word_ids
+    from thresher.filters.text import splits
+
+    ns = [int(n) for n in fineweb_params("gopher_repetition")["dup_n_grams"]]
+    checked = bounded = 0
+    for p in english:
+        words = splits(p.text).tokens
+        expected = {n: find_all_duplicate(words, n) for n in ns}
+        for order in (ns, ns[::-1]):
+            exact = RepeatedNgrams(words, word_ids(words))
+            assert [exact.chars(n, ceiling=-1) for n in order] == [expected[n] for n in order], p.name
+            limited = RepeatedNgrams(words, word_ids(words))
+            for n in order:
+                ceiling = 0.1 * len(p.text)
+                got = limited.chars(n, ceiling)
+                assert got >= expected[n] and (got > ceiling) == (expected[n] > ceiling), (p.name, n)
+                bounded += got != expected[n]
+        checked += 1
+    assert checked >= 150 and bounded > 0  # the bound was taken, and never changed a verdict
