@@ -193,7 +193,7 @@ def _tail(path: str, lines: int = 15) -> str:
 
 
 def default_lid_model() -> str:
-    from thresher.pipeline.fast import default_lid_model as bundled  # noqa: PLC0415
+    from thresher.filters.language import bundled_model_path as bundled  # noqa: PLC0415
 
     return bundled()
 

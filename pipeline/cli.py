@@ -18,10 +18,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand's parser, or only `command`'s (the others then take no options): a run
+    does not import the modules of report, bench or train."""
     parser = argparse.ArgumentParser(prog="thresher", description="WARC crawls -> clean, traceable training text")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
+        if command in COMMANDS and name != command:
+            sub.add_parser(name, help=help_text, description=help_text).set_defaults(_module=module_name)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
@@ -35,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     from thresher.pipeline.config import ConfigError
     from thresher.pipeline.run import RunFailed

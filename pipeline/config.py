@@ -49,6 +49,11 @@ BLOCKS: dict[str, str] = {
     "pii": "thresher.filters.pii:PIIFormatter",
 }
 
+def block_modules(preset: dict) -> list[str]:
+    """The modules of a resolved preset's blocks, named without importing them."""
+    return [BLOCKS[name].partition(":")[0] for name, _ in preset["pipeline"] if name in BLOCKS]
+
+
 # parameters every block takes from the pipeline builder, never from a preset
 _BUILDER_PARAMS = {"self", "exclusion_writer", "args", "kwargs", "work_dir"}
 
@@ -82,8 +87,11 @@ def _read_yaml(path: str) -> dict:
     return data
 
 
-def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
-    """The resolved preset: `pipeline` is a list of (block, params) pairs, `extends` applied."""
+def load_preset(name_or_path: str, validate: bool = True, _seen: tuple[str, ...] = ()) -> dict:
+    """The resolved preset: `pipeline` is a list of (block, params) pairs, `extends` applied.
+
+    Validation imports every block to check its parameters; `validate=False` only reads the YAML.
+    """
     path = preset_path(name_or_path)
     data = _read_yaml(path)
     unknown = set(data) - set(TOP_LEVEL_KEYS)
@@ -97,7 +105,8 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
             raise ConfigError(f"{path}: presets extend each other in a loop ({' -> '.join(_seen)})")
         base_dir = os.path.dirname(os.path.abspath(path))
         candidate = os.path.join(base_dir, f"{parent_name}.yaml")
-        parent = load_preset(candidate if os.path.exists(candidate) else parent_name, _seen + (parent_name,))
+        parent_path = candidate if os.path.exists(candidate) else parent_name
+        parent = load_preset(parent_path, validate=False, _seen=_seen + (parent_name,))
         merged = {k: v for k, v in parent.items() if k not in ("description",)}
         for key, value in data.items():
             if key in ("extends", "override", "remove", "insert_after", "pipeline"):
@@ -108,13 +117,15 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
         steps = _apply_changes(steps, data, path)
         merged["pipeline"] = steps
         merged["_path"] = path
-        _validate(merged, path)
+        if validate:
+            _validate(merged, path)
         return merged
     if "pipeline" not in data:
         raise ConfigError(f"{path}: no `pipeline:` list and no `extends:`; add one of them")
     data["pipeline"] = _parse_pipeline(data["pipeline"], path)
     data["_path"] = path
-    _validate(data, path)
+    if validate:
+        _validate(data, path)
     return data
 
 

@@ -275,13 +275,6 @@ class ResiliparseExtractor(BaseFilter):
         return True
 
 
-def default_lid_model() -> str:
-    """The lid.176.ftz that ships in thresher.filters/models."""
-    from importlib import resources  # noqa: PLC0415
-
-    return str(resources.files("thresher.filters").joinpath("models", "lid.176.ftz"))
-
-
 class LanguagePrefilter(BaseFilter):
     """Before trafilatura: drop pages that are clearly not in `languages`, so they are never extracted.
 
@@ -320,15 +313,13 @@ class LanguagePrefilter(BaseFilter):
         self.max_html_chars = max_html_chars
         self.model_path = model_path
         self.reason = "not_" + "_".join(self.languages or ["kept_languages"])
-        self._model = None
 
     @property
     def model(self):
-        if self._model is None:
-            from fasttext.FastText import _FastText  # noqa: PLC0415
+        """lid.176, loaded once per process and shared with the language filter."""
+        from thresher.filters.language import bundled_model_path, load_model  # noqa: PLC0415
 
-            self._model = _FastText(self.model_path or default_lid_model())
-        return self._model
+        return load_model(self.model_path or bundled_model_path())
 
     def scores(self, html: str) -> tuple[dict[str, float], int, str]:
         """Scores of the kept languages on the page's quick main text (0 below max_score), its length, and the text."""

@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from thresher.pipeline.config import ConfigError, block_class, load_preset
 from thresher.pipeline.reader import WarcReader, expand_inputs
 from thresher.pipeline.schema import columns_of
+from thresher.pipeline.workers import fork_children, start_forkserver
 from thresher.pipeline.writer import ParquetDocReader, ParquetShardWriter
 
 BUNDLED_SAMPLE = "bundled-sample"
@@ -320,7 +321,6 @@ class LocalExecutor(LocalPipelineExecutor):
     def run(self):
         if self.workers == 1:
             return super().run()
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
@@ -331,11 +331,10 @@ class LocalExecutor(LocalPipelineExecutor):
             return PipelineStats()
         self.save_executor_as_json()
         stats = []
-        ctx = multiprocessing.get_context("forkserver")
-        # imported once in the forkserver, so no worker of any stage pays for them again
-        ctx.set_forkserver_preload(preload_modules(self.pipeline))
+        # workers fork from a server that imported the blocks once (already running under `thresher run`)
+        ctx = start_forkserver(type(step).__module__ for step in self.pipeline)
         try:
-            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_fork_children) as pool:
+            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=fork_children) as pool:
                 futures = [pool.submit(self._run_for_rank, rank, 1) for rank in ranks]
                 for future in as_completed(futures):
                     stats.append(future.result())
@@ -348,34 +347,6 @@ class LocalExecutor(LocalPipelineExecutor):
         with self.logging_dir.open("stats.json", "wt") as f:
             merged.save_to_disk(f)
         return merged
-
-
-# libraries that blocks import lazily (optional, or heavy for a run that does not need them)
-LAZY_IMPORTS = (
-    "fasttext.FastText",
-    "fastwarc.warc",
-    "resiliparse.extract.html2text",
-    "pyarrow.parquet",
-    "tld",
-    "datasketch",
-)
-
-
-def preload_modules(pipeline) -> list[str]:
-    """This module, the modules of the pipeline's steps and the installed lazy imports."""
-    from importlib.util import find_spec
-
-    steps = {type(step).__module__ for step in pipeline}
-    lazy = [name for name in LAZY_IMPORTS if find_spec(name.split(".")[0]) is not None]
-    return [__name__, *sorted(steps), *lazy]
-
-
-def _fork_children() -> None:
-    """Workers start by forkserver, and a forkserver child inherits that start method; the
-    extraction sandbox must instead fork (instant, modules already loaded) to start within its timeout."""
-    import multiprocessing
-
-    multiprocessing.set_start_method("fork", force=True)
 
 
 def _local_executor(stage: Stage, plan: RunPlan) -> LocalPipelineExecutor:

@@ -36,6 +36,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.executor == "local" and args.workers != 1:
+        _start_workers_early(args.config)
     from thresher.pipeline.run import build_plan, execute
     from thresher.pipeline.stats import format_table
 
@@ -72,6 +74,18 @@ def main(args: argparse.Namespace) -> int:
     print(format_table(stats))
     print(f"\ndata: {os.path.join(plan.output, 'data')}   stats: {os.path.join(plan.output, 'stats.json')}")
     return 0 if stats["documents"]["accounted"] else 1
+
+
+def _start_workers_early(config: str) -> None:
+    """Start the workers' forkserver now: its imports then run beside this process's own."""
+    from thresher.pipeline.config import ConfigError, block_modules, load_preset
+    from thresher.pipeline.workers import start_forkserver
+
+    try:
+        modules = block_modules(load_preset(config, validate=False))
+    except (ConfigError, OSError):
+        return  # build_plan reports the problem
+    start_forkserver(modules)
 
 
 def _quiet_datatrove() -> None:
