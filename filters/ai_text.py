@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +91,11 @@ _ZIPF_EDGES = np.asarray(_ZIPF_BINS)
 _N_BINS = len(_ZIPF_BINS) + 1
 
 
-def feature_names(sym_bigrams: np.ndarray | list[int] | None = None) -> list[str]:
+def feature_names(sym_bigrams: np.ndarray | list[int] | None = None, lm: bool = False) -> list[str]:
     """Names of the feature vector, in order (the model file stores them and is checked against them).
 
-    `sym_bigrams` are the ids of the symbol bigrams the model uses (chosen at training time).
+    `sym_bigrams` are the ids of the symbol bigrams the model uses (chosen at training time); `lm`: the
+    model has a reference bigram table (the pseudo-language-model features come last).
     """
     names = [
         "zipf_mean", "zipf_std", "oov_rate",
@@ -111,7 +112,7 @@ def feature_names(sym_bigrams: np.ndarray | list[int] | None = None) -> list[str
     sym = symbol_names()
     chosen = [] if sym_bigrams is None else [int(b) for b in sym_bigrams]
     names += [f"sb_{sym[b // _N_SYM]}_{sym[b % _N_SYM]}" for b in chosen]
-    return names
+    return names + list(_LM_NAMES) if lm else names
 
 
 @dataclass(frozen=True)
@@ -167,52 +168,135 @@ def fasttext_text(tokens: list[str]) -> str:
 
 
 # columns of the per-type property table
-_Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK, _SYM = range(13)
-# the per-process type table is cleared when it would pass this many types (~31 MB of float64)
+(_Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK, _SYM, _VID, _PKEY,
+ _BKEY, _CONTENT, _LU, _PUW) = range(19)
+_N_PROPS = 19
+# the per-process type table is cleared when it would pass this many types (~40 MB of float64)
 _TYPE_CACHE_MAX = 300_000
+# the features read the first MAX_TOKENS tokens of a document: they are rates, means and quantiles, settled
+# by then (99 % of the training texts are shorter), and the cost grows with the tokens read
+MAX_TOKENS = 512
+# interpolation weight of the reference bigram model against the unigram one (per-token surprisal)
+_LM_LAMBDA = 0.3
+# unigram probability (log10) of a word outside the frequency table
+_LM_UNK_LOG10 = -7.0
+
+
+@dataclass(frozen=True)
+class BigramTable:
+    """Reference word-bigram model from pre-LLM text: P(w2 | w1) of frequent bigrams, and the rank of w2
+    among the continuations of w1 (1 = most frequent). Word ids index the frequency table's vocabulary.
+
+    Built from the bigram list shipped with symspellpy (Google Books n-gram counts of 242k common English
+    bigrams, pre-2019 books); bundled inside the model file.
+    """
+
+    keys: np.ndarray  # int64, sorted: id1 * (vocab_size + 1) + id2 (so id vocab_size, "not a word", never hits)
+    log10_p: np.ndarray  # float64: log10 P(w2 | w1)
+    rank: np.ndarray  # int64
+    vocab_size: int
+
+    def __post_init__(self):
+        # compact copies for inference (cache misses dominate the lookup): int32 keys (id1 * 40,001 + id2
+        # fits), float32 terms, and per bigram 0.3 P(w2|w1) and the rank bucket (1 / 2-5 / 6-25 / more)
+        fits = self.stride * self.stride < 2**31
+        object.__setattr__(self, "keys_c", self.keys.astype(np.int32 if fits else np.int64))
+        object.__setattr__(self, "log10_p_c", self.log10_p.astype(np.float32))
+        object.__setattr__(self, "lam_p", (_LM_LAMBDA * np.power(10.0, self.log10_p)).astype(np.float32))
+        bucket = np.searchsorted(np.array([1, 5, 25]), self.rank, side="left").astype(np.uint8)
+        object.__setattr__(self, "bucket", bucket)
+
+    @property
+    def stride(self) -> int:
+        return self.vocab_size + 1
+
+    @classmethod
+    def from_counts(cls, vocab: list[str], unigram: dict[str, int], bigrams: list[tuple[str, str, int]]) -> BigramTable:
+        """`unigram`/`bigrams`: counts from one reference corpus; only bigrams of two `vocab` words are kept
+        (ranks are taken over every continuation in `bigrams`)."""
+        by_first: dict[str, list[tuple[int, str]]] = {}
+        for a, b, c in bigrams:
+            by_first.setdefault(a, []).append((c, b))
+        scored = []
+        for a, conts in by_first.items():
+            if a in unigram:
+                conts.sort(key=lambda cb: (-cb[0], cb[1]))
+                scored += [(a, b, math.log10(c) - math.log10(unigram[a]), r) for r, (c, b) in enumerate(conts, 1)]
+        return cls.from_scored(vocab, scored)
+
+    @classmethod
+    def from_scored(cls, vocab: list[str], scored: list[tuple[str, str, float, int]]) -> BigramTable:
+        """From (w1, w2, log10 P(w2|w1), rank) entries; those with a word outside `vocab` are dropped."""
+        vid = {w: i for i, w in enumerate(vocab)}
+        kept = [(vid[a] * (len(vocab) + 1) + vid[b], lp, r) for a, b, lp, r in scored if a in vid and b in vid]
+        keys = np.asarray([k for k, _, _ in kept], dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], np.minimum(np.asarray([lp for _, lp, _ in kept], dtype=np.float64), 0.0)[order],
+                   np.asarray([r for _, _, r in kept], dtype=np.int64)[order], len(vocab))
+
+    def scored(self, vocab: list[str]) -> list[tuple[str, str, float, int]]:
+        """The entries back as words (`vocab`: the vocabulary the ids index)."""
+        a, b = self.keys // self.stride, self.keys % self.stride
+        return [(vocab[i], vocab[j], lp, r) for i, j, lp, r in
+                zip(a.tolist(), b.tolist(), self.log10_p.tolist(), self.rank.tolist(), strict=True)]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        ids = np.uint16 if self.vocab_size <= 65536 else np.uint32
+        return {"bg_id1": (self.keys // self.stride).astype(ids),
+                "bg_id2": (self.keys % self.stride).astype(ids),
+                "bg_lp_x100": np.round(-self.log10_p * 100).astype(np.uint16),
+                "bg_rank": np.minimum(self.rank, 65535).astype(np.uint16)}
+
+    @classmethod
+    def from_arrays(cls, z, vocab_size: int) -> BigramTable:
+        keys = z["bg_id1"].astype(np.int64) * (vocab_size + 1) + z["bg_id2"].astype(np.int64)
+        return cls(keys, -z["bg_lp_x100"].astype(np.float64) / 100, z["bg_rank"].astype(np.int64), vocab_size)
 
 
 class Featurizer:
-    """Turns a text into the feature vector; needs the frequency table and the lexicon.
+    """Turns a text into the feature vector; needs the frequency table, the lexicon and the bigram table.
 
     Cost matters (web scale, 1 ms per 1,000 words): the properties of each token *type* (frequency,
-    shape, punctuation group, function word, marker) are computed once per process and kept in a
-    table, so a document costs one dict lookup per type plus numpy sums, and one pass over its tokens
-    for sentence ends.
+    shape, punctuation group, function word, marker, vocabulary id) are computed once per process and
+    kept in a table, so a document costs one dict lookup per token plus vectorised numpy work.
     """
 
     def __init__(
         self, zipf: dict[str, float], lexicon: Lexicon, stopwords: frozenset[str], sym_bigrams=None,
+        bigrams: BigramTable | None = None,
     ):
         self.zipf = zipf
         self.sym_bigrams = np.asarray(sym_bigrams if sym_bigrams is not None else [], dtype=np.int64)
+        self.bigrams = bigrams
+        self._vid = {w: i for i, w in enumerate(zipf)}
         self._symw = {w: i for i, w in enumerate(_SYM_WORDS)}
         self.lexicon = lexicon
         self.stopwords = stopwords
         self._pgroup = {p: i for i, g in enumerate(_PUNCT_GROUPS.values()) for p in g}
         self._fw = {w: i for i, w in enumerate(_FUNCTION_WORDS)}
-        self._phrase_keys = _keyed(lexicon.phrases, self._rarest)
-        self._boiler_keys = _keyed(lexicon.boilerplate, self._rarest)
+        self._phrases = _phrase_index(lexicon.phrases, self.zipf)
+        self._boiler = _phrase_index(lexicon.boilerplate, self.zipf)
         self._reset_cache()
-
-    def _rarest(self, phrase: str) -> str:
-        words = [w for w in splits(phrase).words if w[0].isalpha()] or [phrase]
-        return min(words, key=lambda w: self.zipf.get(w, -1.0))
 
     def _reset_cache(self) -> None:
         self._ids: dict[str, int] = {}
-        self._props = np.zeros((1024, 13), dtype=np.float64)
+        self._types: list[str] = []
+        self._props = np.zeros((1024, _N_PROPS), dtype=np.float64)
 
     def _type_props(self, t: str) -> tuple:
         low = t.lower()
+        norm = low.replace("\u2019", "'")
         c = t[0]
         alpha = c.isalpha()
+        z = self.zipf.get(low, -1.0) if alpha else -1.0
+        lu = z - 9.0 if z >= 0 else _LM_UNK_LOG10  # log10 unigram probability
         return (
-            self.zipf.get(low, -1.0) if alpha else -1.0, alpha, c.isupper(), len(t) > 1 and t.isupper(),
+            z, alpha, c.isupper(), len(t) > 1 and t.isupper(),
             c.isdigit(), alpha and ("'" in t or "\u2019" in t),
             not c.isalnum() and c != "_" and t not in _ALL_PUNCT, len(t),
             self._pgroup.get(t, -1), self._fw.get(low, -1), low in self.stopwords, low in self.lexicon.words,
-            self._symbol(t, low),
+            self._symbol(t, low), self._vid.get(low, len(self._vid)) if alpha else len(self._vid),
+            norm in self._phrases, norm in self._boiler, alpha and z < 5.0, lu, (1.0 - _LM_LAMBDA) * 10.0**lu,
         )
 
     def _symbol(self, t: str, low: str) -> int:
@@ -227,28 +311,25 @@ class Featurizer:
         k = 0 if c.isupper() else 1 if c.isalpha() else 2 if c.isdigit() else 3
         return base + 13 + k
 
-    def _token_symbols(self, toks: list[str]) -> np.ndarray:
-        """Symbol id of every token (all its types must be in the table already)."""
-        return self._props[self._token_ids(toks), _SYM].astype(np.int64)
-
-    def _token_ids(self, toks: list[str]) -> np.ndarray:
-        return np.fromiter(map(self._ids.__getitem__, toks), dtype=np.int64, count=len(toks))
-
-    def symbol_bigram_counts(self, toks: list[str], known: bool = False) -> np.ndarray:
-        """Counts of all symbol bigrams of `toks` (length _N_SYM**2); `known`: types already in the table."""
-        if not known:
-            self._lookup(list(set(toks)))
-        sym = self._token_symbols(toks)
-        return np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
-
-    def _lookup(self, types: list[str]) -> np.ndarray:
-        if len(self._ids) + len(types) > _TYPE_CACHE_MAX:
-            self._reset_cache()
+    def token_ids(self, toks: list[str]) -> np.ndarray:
+        """Row of every token in the per-process type table (new types are added)."""
         get = self._ids.get
-        idx = [get(t, -1) for t in types]
-        if -1 in idx:
-            idx = [i if i >= 0 else self._add(t) for i, t in zip(idx, types, strict=True)]
-        return self._props[np.asarray(idx, dtype=np.int64)]
+        tid = np.fromiter(map(get, toks, repeat(-1)), dtype=np.int64, count=len(toks))
+        if len(tid) and tid.min() < 0:
+            new = {toks[k] for k in np.flatnonzero(tid < 0).tolist()}
+            if len(self._ids) + len(new) > _TYPE_CACHE_MAX:
+                self._reset_cache()
+                new = set(toks)
+            for t in new:
+                self._add(t)
+            tid = np.fromiter(map(self._ids.__getitem__, toks), dtype=np.int64, count=len(toks))
+        return tid
+
+    def symbol_bigram_counts(self, toks: list[str]) -> np.ndarray:
+        """Counts of all symbol bigrams of `toks` (length _N_SYM**2)."""
+        tid = self.token_ids(toks)  # first: it may grow (replace) the table
+        sym = self._props[tid, _SYM].astype(np.int64)
+        return np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
 
     def _add(self, t: str) -> int:
         i = len(self._ids)
@@ -256,64 +337,69 @@ class Featurizer:
             self._props = np.vstack([self._props, np.zeros_like(self._props)])
         self._props[i] = self._type_props(t)
         self._ids[t] = i
+        self._types.append(t)
         return i
 
-    @staticmethod
-    def _present(keyed: dict[str, tuple[str, ...]], counts: Counter, text: str, lower: list[str]) -> list[str]:
-        """Phrases in the text: substring-searched only when their rarest word is among the tokens.
-
-        The search runs on the lowercased text with every whitespace run collapsed to one space (layout
-        must not change a score), made only when needed and kept in `lower` for the next call.
-        """
-        hits = keyed.keys() & counts.keys()
-        if not hits:
-            return []
-        if not lower:
-            lower.append(" ".join(text.lower().replace("\u2019", "'").split()))
-        return sorted({p for k in hits for p in keyed[k] if p in lower[0]})
+    def _found(self, index: dict, flag: int, tid: np.ndarray, col: np.ndarray, toks: list[str]) -> list[str]:
+        """Phrases of `index` in the token sequence (one hit per occurrence, sorted): looked for only where
+        a token is the phrase's rarest word, and compared token by token (lowercased, ’ as '), so
+        neither layout nor word boundaries can fool it."""
+        hits: list[str] = []
+        pos = np.flatnonzero(col[:, flag] > 0)
+        if not len(pos):
+            return hits
+        n = len(toks)
+        for p in pos.tolist():
+            for phrase, ptoks, off in index[self._types[tid[p]].lower().replace("\u2019", "'")]:
+                s = p - off
+                if s >= 0 and s + len(ptoks) <= n and all(
+                        toks[s + j].lower().replace("\u2019", "'") == w for j, w in enumerate(ptoks)):
+                    hits.append(phrase)
+        return hits
 
     def extract(self, text: str, tokens: list[str] | None = None) -> Extracted:
-        toks = splits(text).words if tokens is None else tokens
-        counts = Counter(toks)
-        types = list(counts)
-        cnt = np.fromiter(counts.values(), dtype=np.float64, count=len(types))
-        P = self._lookup(types)
+        toks = (splits(text).words if tokens is None else tokens)[:MAX_TOKENS]
+        tid = self.token_ids(toks)
+        uniq, cnt_i = np.unique(tid, return_counts=True)
+        cnt = cnt_i.astype(np.float64)
+        P = self._props[uniq]
+        T = self._props[tid]  # per-token properties
         alpha = P[:, _ALPHA] > 0
         nw = max(float(cnt[alpha].sum()), 1.0)
         ntok = max(float(cnt.sum()), 1.0)
+        sym = T[:, _SYM].astype(np.int64)
         x: list[float] = []
         x += _zipf_stats(P, cnt, alpha, nw)
-        tid = self._token_ids(toks)
-        sym = self._props[tid, _SYM].astype(np.int64)
         x += _sentence_stats(sym)
-        x += _lexical_stats(toks, cnt, alpha, nw)
+        x += _lexical_stats(tid, cnt, alpha, nw)
         x += _shape_stats(P, cnt, alpha, nw, ntok)
         x += np.sqrt(_grouped(P[:, _PGROUP], cnt, len(_PUNCT_GROUPS)) / ntok).tolist()
         x += np.sqrt(_grouped(P[:, _FW], cnt, len(_FUNCTION_WORDS)) / nw).tolist()
         mark = P[:, _MARK] > 0
-        markers = sorted({types[i].lower() for i in np.flatnonzero(mark)})
-        lower: list[str] = []
-        phrases = self._present(self._phrase_keys, counts, text, lower)
-        n_phr = sum(lower[0].count(p) for p in phrases)
-        x += [math.log1p(1000.0 * float(cnt[mark].sum()) / nw), math.log1p(1000.0 * n_phr / nw)]
-        x += _burstiness(self._props, tid, sym, nw)
+        markers = sorted({self._types[i].lower() for i in uniq[mark].tolist()})
+        phrase_hits = self._found(self._phrases, _PKEY, tid, T, toks)
+        x += [math.log1p(1000.0 * float(cnt[mark].sum()) / nw), math.log1p(1000.0 * len(phrase_hits) / nw)]
+        x += _burstiness(T, tid, sym, nw)
         english = float(cnt[P[:, _STOP] > 0].sum()) / nw
-        boiler = self._present(self._boiler_keys, counts, text, lower)
+        boiler = sorted(set(self._found(self._boiler, _BKEY, tid, T, toks)))
         if len(self.sym_bigrams):
             bc = np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
             x += np.sqrt(bc[self.sym_bigrams] / max(len(toks) - 1, 1)).tolist()
-        return Extracted(np.asarray(x, dtype=np.float64), int(nw), markers + phrases, boiler, english,
-                         fasttext_text(toks))
+        if self.bigrams is not None:
+            x += _lm_stats(self.bigrams, T, _IS_END[sym])
+        return Extracted(np.asarray(x, dtype=np.float64), int(nw), markers + sorted(set(phrase_hits)), boiler,
+                         english, fasttext_text(toks))
 
 
-def _keyed(phrases: tuple[str, ...], rarest) -> dict[str, tuple[str, ...]]:
-    """Token form (word, Word, WORD of the phrase's rarest word) -> phrases it may start a search for."""
-    out: dict[str, list[str]] = {}
+def _phrase_index(phrases: tuple[str, ...], zipf: dict[str, float]) -> dict[str, list[tuple[str, tuple, int]]]:
+    """Rarest word of each phrase (lowercase, ’ as ') -> [(phrase, its tokens, position of that word)]."""
+    out: dict[str, list[tuple[str, tuple, int]]] = {}
     for p in phrases:
-        key = rarest(p)
-        for form in {key, key.capitalize(), key.upper()}:
-            out.setdefault(form, []).append(p)
-    return {k: tuple(v) for k, v in out.items()}
+        ptoks = tuple(w.lower().replace("\u2019", "'") for w in splits(p).words)
+        words = [(i, w) for i, w in enumerate(ptoks) if w[0].isalpha()] or list(enumerate(ptoks))
+        off, key = min(words, key=lambda iw: zipf.get(iw[1], -1.0))
+        out.setdefault(key, []).append((p, ptoks, off))
+    return out
 
 
 def _grouped(ids: np.ndarray, cnt: np.ndarray, n: int) -> np.ndarray:
@@ -348,12 +434,11 @@ def _sentence_stats(sym: np.ndarray) -> list[float]:
     return [float(_mean(logs)), float(_std(lengths) / _mean(lengths)), float(_std(logs))]
 
 
-def _burstiness(props: np.ndarray, tid: np.ndarray, sym: np.ndarray, nw: float) -> list[float]:
+def _burstiness(T: np.ndarray, tid: np.ndarray, sym: np.ndarray, nw: float) -> list[float]:
     """Repetition of content words (alphabetic, Zipf < 5 or unknown): repeated occurrences per word,
     the share of repeats within 20 tokens of the previous occurrence, and how varied the first tokens
     of sentences are (distinct first tokens / sentences)."""
-    z = props[tid, _Z]
-    content = np.flatnonzero((props[tid, _ALPHA] > 0) & (z < 5.0))
+    content = np.flatnonzero(T[:, _CONTENT] > 0)
     t = tid[content]
     order = np.argsort(t, kind="stable")
     same = t[order][1:] == t[order][:-1]
@@ -362,8 +447,55 @@ def _burstiness(props: np.ndarray, tid: np.ndarray, sym: np.ndarray, nw: float) 
     near = float((gaps <= 20).sum()) / n_rep if n_rep else 0.0
     ends = np.flatnonzero(_IS_END[sym]) + 1
     starts = np.concatenate(([0], ends[ends < len(sym)])) if len(sym) else ends[:0]
-    div = len(np.unique(tid[starts])) / len(starts) if len(starts) else 0.0
+    div = len(set(tid[starts].tolist())) / len(starts) if len(starts) else 0.0
     return [n_rep / nw, near, div]
+
+
+def _lm_stats(bg: BigramTable, T: np.ndarray, isend: np.ndarray) -> list[float]:
+    """Pseudo-language-model features against the pre-LLM reference (bigram table + unigram frequencies).
+
+    Over adjacent word pairs: share found among common bigrams, their mean log10 P(w2|w1) and PMI, and
+    the share whose second word is the 1st / top-5 / top-25 continuation of the first (GLTR's rank
+    buckets). Per word: surprisal -log10(0.3 P(w|prev) + 0.7 P(w)), its mean, std, quartiles, mean
+    absolute change between neighbours, and the spread of its per-sentence means (burstiness)."""
+    n = len(T)
+    if n < 3:
+        return [0.0] * len(_LM_NAMES)
+    vid = T[:, _VID]
+    keys = bg.keys_c
+    k = (vid[:-1] * bg.stride + vid[1:]).astype(keys.dtype)
+    pos = np.searchsorted(keys, k)
+    pos[pos == len(keys)] = 0
+    hit = keys[pos] == k
+    al = T[:, _ALPHA] > 0
+    m = al[1:]
+    ne = max(float(np.count_nonzero(al[:-1] & m)), 1.0)
+    ph = pos[hit]
+    nh = len(ph)
+    pb = T[1:, _PUW].copy()
+    if nh:
+        lp = float(bg.log10_p_c[ph].mean(dtype=np.float64))
+        out = [nh / ne, lp, lp - _mean(T[1:, _LU][hit]), *(np.bincount(bg.bucket[ph], minlength=4)[:3].cumsum() / ne)]
+        pb[hit] += bg.lam_p[ph]
+    else:
+        out = [0.0] * 6
+    s = -np.log10(pb[m])
+    ns = len(s)
+    if ns < 2:
+        return out + [0.0] * (len(_LM_NAMES) - len(out))
+    srt = np.sort(s)
+    q = [float(srt[int(round(f * (ns - 1)))]) for f in (0.1, 0.25, 0.5, 0.75)]
+    sid = np.cumsum(isend[:-1])[m]
+    c = np.bincount(sid)
+    ok = c >= 3
+    sm = np.bincount(sid, weights=s)[ok] / c[ok]
+    spread = [_std(sm), float(sm.max() - sm.min())] if len(sm) > 1 else [0.0, 0.0]
+    return out + [_mean(s), _std(s), *q, float(np.abs(np.diff(s)).mean()), *spread]
+
+
+_LM_NAMES = ("lm_bigram_hit", "lm_bigram_log10p", "lm_bigram_pmi", "lm_rank1", "lm_rank5", "lm_rank25",
+             "lm_surprisal_mean", "lm_surprisal_std", "lm_surprisal_q10", "lm_surprisal_q25", "lm_surprisal_q50",
+             "lm_surprisal_q75", "lm_surprisal_absdiff", "lm_sentence_std", "lm_sentence_range")
 
 
 def _mean(a: np.ndarray) -> float:
@@ -376,15 +508,17 @@ def _std(a: np.ndarray) -> float:
     return math.sqrt(float(np.dot(d, d)) / len(a))
 
 
-def _lexical_stats(toks: list[str], cnt: np.ndarray, alpha: np.ndarray, nw: float) -> list[float]:
+def _lexical_stats(tid: np.ndarray, cnt: np.ndarray, alpha: np.ndarray, nw: float) -> list[float]:
     # type-token ratio on up to 5 windows of 100 tokens and trigram repetition in the first 400 tokens:
     # fixed sizes, so neither depends on document length (nor does the cost)
-    n = len(toks)
-    windows = [toks[i : i + 100] for i in range(0, min(max(n - 99, 1), 500), 100)]
+    n = len(tid)
+    head = tid[:500].tolist()
+    windows = [head[i : i + 100] for i in range(0, min(max(n - 99, 1), 500), 100)]
     ttr = sum(len(set(w)) / max(len(w), 1) for w in windows) / len(windows)
-    head = toks[:400]
-    m = len(head)
-    rep = 1.0 - len(set(zip(head, head[1:], head[2:], strict=False))) / (m - 2) if m > 2 else 0.0
+    h = tid[:400]
+    m = len(h)
+    k = _TYPE_CACHE_MAX + 1
+    rep = 1.0 - len(set(((h[:-2] * k + h[1:-1]) * k + h[2:]).tolist())) / (m - 2) if m > 2 else 0.0
     top = float(cnt[alpha].max()) / nw if alpha.any() else 0.0
     return [ttr, rep, top]
 
@@ -424,8 +558,8 @@ class MLP:
 
 def fasttext_log_odds(ft, text: str) -> float:
     """Log-odds of `__label__1` (machine) from a two-label fastText classifier."""
-    labels, probs = ft.predict(text, k=2)
-    p = dict(zip(labels, probs.tolist(), strict=True)).get("__label__1", 0.0)
+    # the low-level call: fastText's Python wrapper adds ~10 us of checks and numpy conversion
+    p = next((q for q, label in ft.f.predict(text + "\n", 2, 0.0, "strict") if label == "__label__1"), 0.0)
     p = min(max(p, 1e-6), 1.0 - 1e-6)
     return math.log(p / (1.0 - p))
 
@@ -489,13 +623,15 @@ class AIDetectorModel:
         vocab = np.array(list(fz.zipf), dtype=np.str_)
         zipf = np.round(np.array(list(fz.zipf.values()), dtype=np.float32) * 100).astype(np.uint16)
         meta = dict(self.meta)
-        meta["feature_names"] = feature_names(fz.sym_bigrams)
+        meta["feature_names"] = feature_names(fz.sym_bigrams, fz.bigrams is not None)
         meta["lexicon"] = fz.lexicon.to_dict()
         meta["stopwords"] = sorted(fz.stopwords)
-        mlp = {}
+        arrays = {}
         if self.mlp is not None:
-            mlp = {"mlp_w1": self.mlp.w1, "mlp_b1": self.mlp.b1, "mlp_w2": self.mlp.w2,
+            arrays = {"mlp_w1": self.mlp.w1, "mlp_b1": self.mlp.b1, "mlp_w2": self.mlp.w2,
                    "mlp_b2": np.array([self.mlp.b2])}
+        if fz.bigrams is not None:
+            arrays.update(fz.bigrams.to_arrays())
         if self.ft is not None:
             ft_path = Path(path).with_suffix(".ftz")
             self.ft.save_model(str(ft_path))
@@ -503,7 +639,7 @@ class AIDetectorModel:
         else:
             meta.pop("fasttext_file", None)
         np.savez_compressed(
-            path, **mlp, mean=self.mean, scale=self.scale, coef=self.coef,
+            path, **arrays, mean=self.mean, scale=self.scale, coef=self.coef,
             scalars=np.array([self.intercept, self.platt_a, self.platt_b]),
             vocab=vocab, zipf_x100=zipf, sym_bigrams=fz.sym_bigrams, meta=np.array(json.dumps(meta, sort_keys=True)),
         )
@@ -516,10 +652,13 @@ class AIDetectorModel:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             sym_bigrams = z["sym_bigrams"] if "sym_bigrams" in z.files else np.zeros(0, np.int64)
-            if meta.get("feature_names") != feature_names(sym_bigrams):
+            has_lm = "bg_id1" in z.files
+            if meta.get("feature_names") != feature_names(sym_bigrams, has_lm):
                 raise ValueError(f"{path}: model was trained with other features; retrain it with this version")
             zipf = dict(zip(z["vocab"].tolist(), (z["zipf_x100"].astype(np.float64) / 100).tolist(), strict=False))
-            fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams)
+            bigrams = BigramTable.from_arrays(z, len(zipf)) if has_lm else None
+            fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams,
+                            bigrams)
             intercept, a, b = z["scalars"].tolist()
             mlp = None
             if "mlp_w1" in z.files:

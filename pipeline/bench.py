@@ -531,7 +531,17 @@ def machine_description() -> str:
     except (OSError, StopIteration):
         pass
     mem = psutil.virtual_memory().total / GIB
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
+    versions = ", ".join(f"{name} {_version(name)}" for name in ("datatrove", "trafilatura", "resiliparse", "fastwarc"))
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {versions}"
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 # --- printing -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 
-from thresher.filters.ai_text import AIDetectorModel, AIGeneratedTextFilter, benchmark
+from thresher.filters.ai_text import AIDetectorModel, AIGeneratedTextFilter, BigramTable, benchmark, feature_names
 from thresher.pipeline import ai_train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -101,6 +101,58 @@ def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
 
     assert score(flat) == pytest.approx(score(laid_out), abs=1e-9)
     assert model.featurizer.extract(flat).ft_text == model.featurizer.extract(laid_out).ft_text
+
+
+def test_phrases_match_whole_tokens_not_substrings():
+    """'there is a' must not count as the marker phrase 'here is a' (the old substring search did)."""
+    fz = AIDetectorModel.load().featurizer
+    plain = "Oddly enough, there is a picture of me with a dog on the wall of the kitchen in that house."
+    marked = "Here is a picture of me with a dog. It is important to note that the wall was   painted."
+    assert not [m for m in fz.extract(plain).markers if "here" in m]
+    ev = fz.extract(marked).markers
+    assert "here is a" in ev and "it is important to note" in ev
+
+
+def test_bigram_table_round_trips_through_the_model_file(small_model):
+    model_dir, _ = small_model
+    bg = AIDetectorModel.load(model_dir / "ai_detector.npz").featurizer.bigrams
+    assert bg is not None and len(bg.keys) > 100_000
+    assert np.all(np.diff(bg.keys) > 0) and np.all(bg.log10_p <= 0) and bg.rank.min() == 1
+    fz = AIDetectorModel.load(model_dir / "ai_detector.npz").featurizer
+    again = BigramTable.from_scored(list(fz.zipf), bg.scored(list(fz.zipf)))
+    assert np.array_equal(again.keys, bg.keys) and np.array_equal(again.rank, bg.rank)
+    # "of the" is among the commonest continuations of "of"; the pair is in the table with a high probability
+    vid = {w: i for i, w in enumerate(fz.zipf)}
+    k = vid["of"] * bg.stride + vid["the"]
+    i = int(np.searchsorted(bg.keys, k))
+    assert bg.keys[i] == k and bg.rank[i] == 1 and bg.log10_p[i] > -1.5
+
+
+def test_lm_features_see_likelier_continuations_in_machine_text(fdg_rows):
+    """On real held-in data the reference-bigram surprisal is lower for machine text (what the LM
+    features are for), and a shuffled text is far less predictable than its original."""
+    fz = AIDetectorModel.load().featurizer
+    names = feature_names(fz.sym_bigrams, fz.bigrams is not None)
+    j = names.index("lm_surprisal_mean")
+    sample = fdg_rows[::25]
+    s = np.array([fz.extract(r["text"]).x[j] for r in sample])
+    y = np.array([r["label"] for r in sample])
+    assert s[y == 1].mean() < s[y == 0].mean()
+    words = sample[0]["text"].split()
+    shuffled = " ".join(np.random.default_rng(0).permutation(words))
+    assert fz.extract(shuffled).x[j] > fz.extract(sample[0]["text"]).x[j]
+
+
+def test_training_rows_have_no_length_signal(fdg_rows):
+    """Length is taken out of the data: each machine text is at most as long as its human pair."""
+    by_pair: dict[str, dict[int, int]] = {}
+    rows = ai_train.load_rows([str(AITEXT / "fast-detect-gpt.jsonl")], min_words=15)
+    for r in rows:
+        by_pair.setdefault(r.pair_key, {}).setdefault(r.y, len(r.text.split()))
+    pairs = [v for v in by_pair.values() if len(v) == 2]
+    assert len(pairs) > 1000 and all(v[1] <= v[0] for v in pairs)
+    lengths = np.array([len(r.text.split()) for r in rows], dtype=float)
+    assert ai_train.auroc(lengths, np.array([r.y for r in rows])) < 0.55
 
 
 def test_non_english_gets_no_score():
