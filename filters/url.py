@@ -93,7 +93,9 @@ class HashedBlocklist:
         directory = directory or cache_dir()
         signature = {"version": CACHE_VERSION, "source": str(tar_path), "size": tar_path.stat().st_size,
                      "mtime": int(tar_path.stat().st_mtime)}
-        meta_path, data_path = directory / "url_blocklist.json", directory / "url_blocklist.npy"
+        # one cache per tarball, so environments with different datatrove installs do not evict each other
+        tag = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:12]
+        meta_path, data_path = directory / f"url_blocklist-{tag}.json", directory / f"url_blocklist-{tag}.npy"
         cached = cls._read_cache(meta_path, data_path, signature)
         if cached is not None:
             return cached
