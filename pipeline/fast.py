@@ -19,6 +19,7 @@ import fsspec
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from thresher.filters.language import bundled_model_path, load_model
 from thresher.pipeline.reader import (
     MAX_RESYNCS,
     READ_ERRORS,
@@ -311,15 +312,13 @@ class LanguagePrefilter(BaseFilter):
         self.min_chars = min_chars
         self.max_lid_chars = max_lid_chars
         self.max_html_chars = max_html_chars
-        self.model_path = model_path
+        self.model_path = model_path or bundled_model_path()
         self.reason = "not_" + "_".join(self.languages or ["kept_languages"])
 
     @property
     def model(self):
         """lid.176, loaded once per process and shared with the language filter."""
-        from thresher.filters.language import bundled_model_path, load_model  # noqa: PLC0415
-
-        return load_model(self.model_path or bundled_model_path())
+        return load_model(self.model_path)
 
     def scores(self, html: str) -> tuple[dict[str, float], int, str]:
         """Scores of the kept languages on the page's quick main text (0 below max_score), its length, and the text."""
