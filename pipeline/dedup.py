@@ -211,18 +211,26 @@ def date_key(value) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's `MinHash(num_perm, seed, scheme="affine32").permutations` (a odd, b any, as
+    uint32), drawn here because importing datasketch pulls in scipy: 0.3 s in every run's start.
+    tests/test_dedup.py checks that both are equal."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
 class MinHasher:
     """Batched MinHash signatures equal to datasketch's `MinHash(num_perm, seed, scheme="affine32")`
     fed the same 32-bit shingle hashes (see `shingle_hashes`), at a fraction of the cost."""
 
     def __init__(self, ngram: int, bands: int, rows: int, seed: int):
-        from datasketch import MinHash
-
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
         self.num_perm = bands * rows
-        perm = MinHash(num_perm=self.num_perm, seed=seed, scheme="affine32").permutations
-        self.a = perm[0].astype(np.uint32)[:, None]
-        self.b = perm[1].astype(np.uint32)[:, None]
+        a, b = affine32_permutations(self.num_perm, seed)
+        self.a = a[:, None]
+        self.b = b[:, None]
         rng = np.random.RandomState(seed)
         self.band_seeds = rng.randint(0, 1 << 63, size=bands + 1, dtype=np.int64).astype(_U64)
 
@@ -326,6 +334,7 @@ class MinhashSignatures(PipelineStep):
 
     type = "🫂 - DEDUP"
     name = "🎯 MinHash signatures"
+    stats_name = "dedup_signatures"  # its entry under `stages` in stats.json, wherever it runs
 
     def __init__(
         self,
@@ -650,28 +659,40 @@ class MinhashDedupFilter(FromPreset, BaseFilter):
         return results
 
 
-def build_dedup_stages(
-    params: dict, filtered_dir: str, work_dir: str, tasks: int
-) -> list[tuple[str, list[PipelineStep], int]]:
-    """The dedup stages to run, in order, between the filter stage and the final stage.
-
-    `tasks` signature tasks read `filtered_dir`; band keys are split into `tasks` partitions, one
-    bucket task each; clustering is one task over the duplicate edges only. Leftover files of a
-    run with another task count are removed here, so a later stage can never read them.
-    """
+def _checked_params(params: dict) -> dict:
     required = ("ngram", "bands", "rows", "seed", "exact_pass")
     missing = [k for k in required if k not in params]
     unknown = sorted(set(params) - set(required))
     if missing or unknown:
         raise ValueError(f"minhash_dedup parameters: missing {missing}, unknown {unknown}; need {required}")
-    p = {k: params[k] for k in required}
+    return {k: params[k] for k in required}
+
+
+def signatures_step(params: dict, work_dir: str, tasks: int) -> MinhashSignatures:
+    """Stage 1 as a step: a run puts it after the filter stage's writer, so each task hashes the
+    documents it has just written instead of a separate stage reading them back."""
+    return MinhashSignatures(work_dir, max(1, int(tasks)), **_checked_params(params))
+
+
+def build_dedup_stages(
+    params: dict, filtered_dir: str, work_dir: str, tasks: int, with_signatures: bool = True
+) -> list[tuple[str, list[PipelineStep], int]]:
+    """The dedup stages to run, in order, between the filter stage and the final stage.
+
+    `tasks` signature tasks read `filtered_dir` (left out with `with_signatures=False`, when the
+    filter stage runs `signatures_step` itself); band keys are split into `tasks` partitions, one
+    bucket task each; clustering is one task over the duplicate edges only. Leftover files of a
+    run with another task count are removed here, so a later stage can never read them.
+    """
+    p = _checked_params(params)
     tasks = max(1, int(tasks))
     for sub, keep in (("sig", f"-of-{tasks:05d}.tdd"), ("edges", f"-of-{tasks:05d}.tdd")):
         for stale in glob.glob(os.path.join(work_dir, sub, "*.tdd")):
             if not stale.endswith(keep):
                 os.remove(stale)
-    return [
-        ("dedup_signatures", [ParquetDocReader(filtered_dir), MinhashSignatures(work_dir, tasks, **p)], tasks),
+    reader = ParquetDocReader(filtered_dir)
+    signatures = [("dedup_signatures", [reader, MinhashSignatures(work_dir, tasks, **p)], tasks)]
+    return (signatures if with_signatures else []) + [
         ("dedup_buckets", [MinhashBuckets(work_dir, tasks, **p)], tasks),
         ("dedup_clusters", [MinhashClusters(work_dir, tasks, tasks, **p)], 1),
     ]

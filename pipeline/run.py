@@ -37,6 +37,7 @@ class Stage:
     pipeline: list[PipelineStep]
     tasks: int
     blocks: list[tuple[str, PipelineStep]] = field(default_factory=list)  # (block name, step)
+    task_bytes: list[int] | None = None  # input bytes of each task: the largest start first
 
 
 @dataclass
@@ -144,6 +145,7 @@ def build_plan(
     all_blocks = list(first_blocks)
     later_blocks: list[tuple[str, PipelineStep]] = []
     dedup_stages: list[Stage] = []
+    signatures: list[PipelineStep] = []
     if cut is not None:
         from thresher.pipeline import dedup  # noqa: PLC0415 (only runs that dedup need it)
 
@@ -152,7 +154,11 @@ def build_plan(
         later_blocks = [(dedup_name, dedup_filter)] + make_blocks(steps[cut + 1 :])
         all_blocks += later_blocks
         filtered_dir = os.path.join(work_dir, "filtered")
-        for name, pipeline, n in dedup.build_dedup_stages(dedup_params, filtered_dir, work_dir, n_tasks):
+        # stage 1 (signatures) runs at the end of the filter stage, on the documents it writes
+        signatures = [dedup.signatures_step(dedup_params, work_dir, n_tasks)]
+        for name, pipeline, n in dedup.build_dedup_stages(
+            dedup_params, filtered_dir, work_dir, n_tasks, with_signatures=False
+        ):
             dedup_stages.append(Stage(name, pipeline, n))
     columns = columns_of([b for _, b in all_blocks])
     removed_folders: dict[str, str] = {}
@@ -175,9 +181,11 @@ def build_plan(
             "filter",
             [TaskStart([first_out] + [f for n, f in removed_folders.items() if n in first_names]), reader]
             + [b for _, b in first_blocks]
-            + [ParquetShardWriter(first_out, columns=columns, max_rows_per_shard=max_rows)],
+            + [ParquetShardWriter(first_out, columns=columns, max_rows_per_shard=max_rows)]
+            + signatures,
             n_tasks,
             [("reader", reader)] + first_blocks,
+            task_bytes=input_bytes_per_task(files, n_tasks),
         )
     ]
     if cut is not None:
@@ -198,6 +206,21 @@ def build_plan(
         preset=preset, output=output, inputs=files, stages=stages, workers=n_workers,
         robots=robots_files, robots_index=robots_index,
     )
+
+
+def input_bytes_per_task(files: list[str], n_tasks: int) -> list[int] | None:
+    """Bytes each task reads (task r reads files[r::n_tasks]); None when a file is not local.
+
+    With few files per worker, a run ends when its last task does: starting the largest tasks
+    first (longest-processing-time order) keeps a worker from idling while another finishes a big one.
+    """
+    if any("://" in f for f in files):
+        return None  # a remote size costs a request per file; the order then stays as listed
+    try:
+        sizes = [os.path.getsize(f) for f in files]
+    except OSError:
+        return None
+    return [sum(sizes[r::n_tasks]) for r in range(n_tasks)]
 
 
 def _takes_exclusion_writer(cls) -> bool:
@@ -318,6 +341,10 @@ class LocalExecutor(LocalPipelineExecutor):
     memory) fails the stage at once instead of hanging it: multiprocessing's Pool loses the task of a
     dead worker and waits forever; concurrent.futures reports it as a broken pool."""
 
+    def __init__(self, *args, task_bytes: list[int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_bytes = task_bytes
+
     def run(self):
         if self.workers == 1:
             return super().run()
@@ -329,6 +356,8 @@ class LocalExecutor(LocalPipelineExecutor):
         ranks = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
         if not ranks:
             return PipelineStats()
+        if self.task_bytes is not None:  # largest first; the pool hands tasks out in this order
+            ranks = sorted(ranks, key=lambda rank: -self.task_bytes[rank])
         self.save_executor_as_json()
         stats = []
         # workers fork from a server that imported the blocks once (already running under `thresher run`)
@@ -356,6 +385,7 @@ def _local_executor(stage: Stage, plan: RunPlan) -> LocalPipelineExecutor:
         workers=min(plan.workers, stage.tasks),
         logging_dir=os.path.join(plan.output, "logs", stage.name),
         skip_completed=True,
+        task_bytes=stage.task_bytes,
     )
 
 

@@ -73,6 +73,11 @@ def collect_stats(plan) -> dict:
             continue
         names = {id(step): name for name, step in stage.blocks}
         for i, step in enumerate(stage.pipeline):
+            if i < len(merged) and getattr(step, "stats_name", None):  # dedup's stage 1, run inside this stage
+                stage_stats[step.stats_name] = {
+                    "counters": dict(merged[i]["counts"]),
+                    "seconds": round(merged[i]["seconds"], 3),
+                }
             if i >= len(merged) or id(step) not in names:
                 continue
             name = names[id(step)]

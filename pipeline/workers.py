@@ -18,7 +18,6 @@ LAZY_IMPORTS = (
     "resiliparse.extract.html2text",
     "pyarrow.parquet",
     "tld",
-    "datasketch",
 )
 
 

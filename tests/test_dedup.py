@@ -15,6 +15,7 @@ from thresher.pipeline.dedup import (
     CorruptFileError,
     MinhashDedupFilter,
     MinHasher,
+    affine32_permutations,
     build_dedup_stages,
     date_key,
     normalised_words,
@@ -115,6 +116,10 @@ def test_signatures_equal_datasketch():
         m.update_batch([int(x) for x in sh])
         assert np.array_equal(m.hashvalues, sig)
     assert (sigs[2] == np.iinfo(np.uint32).max).all()
+    for num_perm, seed in ((112, 1), (128, 42), (9, 0)):  # drawn without importing datasketch
+        a, b = affine32_permutations(num_perm, seed)
+        expected = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert np.array_equal(expected[0], a) and np.array_equal(expected[1], b)
 
 
 def test_half_written_file_is_detected(tmp_path):

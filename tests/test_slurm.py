@@ -24,8 +24,8 @@ from thresher.pipeline import cli, run
 from thresher.pipeline.crawl import expand_crawl, listing_url, parse_listing
 from thresher.pipeline.run import bundled_sample_files
 
-# the bundled `sample` preset (with MinHash dedup: filter -> dedup_signatures -> dedup_buckets ->
-# dedup_clusters -> final), with small shards so a killed task leaves some behind
+# the bundled `sample` preset (with MinHash dedup: filter (ending with the signatures) -> dedup_buckets
+# -> dedup_clusters -> final), with small shards so a killed task leaves some behind
 KILL_PRESET = """\
 description: sample, small shards, for the SLURM kill test
 extends: sample
@@ -111,7 +111,7 @@ def test_slurm_run_gives_the_local_documents(cluster, tmp_path: Path):
     print(f"slurm run: {slurm_seconds:.1f}s")
 
 
-STAGES = ["filter", "dedup_signatures", "dedup_buckets", "dedup_clusters", "final"]
+STAGES = ["filter", "dedup_buckets", "dedup_clusters", "final"]
 
 
 def write_slow_warc(path: Path, n_docs: int = 120, paragraphs: int = 200) -> Path:
