@@ -221,6 +221,37 @@ _CHUNK_CACHE: dict[str, list[str]] = {}  # chunk -> tokens; chunks repeat a lot 
 _CHUNK_CACHE_SIZE = 200_000
 
 
+# one-character prefixes and suffixes that spaCy always splits off a word of letters (see _split_quoted)
+_OPENERS = frozenset("([“‘\"'")
+_CLOSERS = frozenset(",;:!?)]”’\"'")
+
+
+def _split_quoted(chunk: str) -> list[str] | None:
+    """A word of letters between at most two openers and two closers (`(word),` `“word.”`), split as
+    `_split_chunk` splits it but without its regex loop; None for anything else. Half of the chunks
+    that miss the cache look like this; tests/test_text.py checks it against `_split_chunk`."""
+    start, end = 0, len(chunk)
+    while start < 2 and start < end and chunk[start] in _OPENERS:
+        start += 1
+    period = end > start and chunk[end - 1] == "."
+    if period:
+        end -= 1
+    stop = end
+    while stop - end < 2 and end > start and chunk[end - 1] in _CLOSERS:
+        end -= 1
+    core = chunk[start:end]
+    if not core.isalpha() or core in _BARE_FORMS or start and core in ("s", "S"):  # `''s`: "'" + "'s"
+        return None
+    # a final period is split off after a lowercase letter or a closer, never after "..", and a
+    # known abbreviation ("Mr.", "e.") keeps it: `_merge_specials` re-joins those
+    if period and not (end < stop or core[-1].islower()) or chunk.endswith(".."):
+        return None
+    if start == 0 and end == len(chunk):
+        return [core]
+    tokens = [*chunk[:start], core, *chunk[end:]]
+    return _merge_specials(tokens)
+
+
 def tokenize(text: str) -> list[str]:
     """Words and punctuation tokens as spaCy's blank English tokenizer makes them (whitespace dropped)."""
     out: list[str] = []
@@ -233,7 +264,7 @@ def tokenize(text: str) -> list[str]:
         if tokens is None:
             if len(cache) >= _CHUNK_CACHE_SIZE:
                 cache.clear()
-            tokens = cache[chunk] = _split_chunk(chunk)
+            tokens = cache[chunk] = _split_quoted(chunk) or _split_chunk(chunk)
         out.extend(tokens)
     return out
 

@@ -391,3 +391,22 @@ def test_duplicated_ngram_measure_matches_datatrove(english):
                 bounded += got != expected[n]
         checked += 1
     assert checked >= 150 and bounded > 0  # the bound was taken, and never changed a verdict
+
+
+def test_quoted_word_shortcut_matches_full_split(english):
+    """`_split_quoted` (a word between quotes, brackets, punctuation) must split exactly as the full
+    spaCy-rule `_split_chunk` does: every chunk of the English pages, then openers x words x closers."""
+    from thresher.filters.text import _split_chunk, _split_quoted
+
+    chunks = {c for p in english for c in p.text.split()}
+    words = sorted({c for c in chunks if c.isalpha()})[::25] + ["I", "A", "i", "e", "s", "S", "Mr", "dont", "USA"]
+    openers = ["", "(", "[", "“", "‘", '"', "'", "((", "''", "“("]
+    closers = ["", ",", ".", ";", ":", "!", "?", ")", "”", "’", "'", '"', ".”", "”.", ").", "),", "..", "’s", "'s"]
+    generated = {o + w + c for w in words for o in openers for c in closers}
+    taken = 0
+    for chunk in chunks | generated:
+        quick = _split_quoted(chunk)
+        if quick is not None:
+            taken += 1
+            assert quick == _split_chunk(chunk), chunk
+    assert taken > len(generated) // 2  # the shortcut is taken, not skipped
