@@ -399,9 +399,11 @@ def test_quoted_word_shortcut_matches_full_split(english):
     from thresher.filters.text import _split_chunk, _split_quoted
 
     chunks = {c for p in english for c in p.text.split()}
-    words = sorted({c for c in chunks if c.isalpha()})[::25] + ["I", "A", "i", "e", "s", "S", "Mr", "dont", "USA"]
+    words = sorted({c for c in chunks if c.isalpha()})[::25]
+    words += ["I", "A", "i", "e", "s", "S", "Mr", "dont", "USA", "x-ray", "I-95", "a--b", "2018", "½"]
     openers = ["", "(", "[", "“", "‘", '"', "'", "((", "''", "“("]
     closers = ["", ",", ".", ";", ":", "!", "?", ")", "”", "’", "'", '"', ".”", "”.", ").", "),", "..", "’s", "'s"]
+    closers += ["’s,", "’s.”", ".’”", "?!", ".”)", "...", "-"]
     generated = {o + w + c for w in words for o in openers for c in closers}
     taken = 0
     for chunk in chunks | generated:
