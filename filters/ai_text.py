@@ -358,7 +358,7 @@ class Featurizer:
         return hits
 
     def extract(self, text: str, tokens: list[str] | None = None) -> Extracted:
-        toks = (splits(text).words if tokens is None else tokens)[:MAX_TOKENS]
+        toks = splits(text).first_words(MAX_TOKENS) if tokens is None else tokens[:MAX_TOKENS]
         tid = self.token_ids(toks)
         uniq, cnt_i = np.unique(tid, return_counts=True)
         cnt = cnt_i.astype(np.float64)
@@ -816,7 +816,7 @@ def benchmark(n_docs: int = 200, model_path: str | None = None) -> dict:
 def _fresh_tokens(text: str) -> list[str]:
     from thresher.filters.text import TextSplits
 
-    return TextSplits(text).words
+    return TextSplits(text).first_words(MAX_TOKENS)
 
 
 def _synthetic_docs(model: AIDetectorModel, n_docs: int, n_words: int, seed: int = 0) -> list[str]:

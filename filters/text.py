@@ -18,6 +18,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 
 import regex
 
@@ -388,6 +389,12 @@ class TextSplits:
         """Runs of word characters and single punctuation marks: a quick split for other blocks' features
         (kept as it was; the FineWeb filters use `tokens`)."""
         return _WORD_RE.findall(self.text)
+
+    def first_words(self, n: int) -> list[str]:
+        """`words[:n]`, without splitting the rest of a long text when `words` is not needed whole."""
+        if "words" in self.__dict__:
+            return self.words[:n]
+        return [m.group() for m in islice(_WORD_RE.finditer(self.text), n)]
 
     @cached_property
     def line_words(self) -> list[list[str]]:
