@@ -31,6 +31,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="score trafilatura and resiliparse against the gold text of the AEB pages instead")
     p.add_argument("--aeb", help="article-extraction-benchmark folder (html/, ground-truth.json)")
     p.add_argument("--limit", type=int, help="with --extraction: only the first N pages")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every pipeline this many times and report the median run (a 15 s run varies "
+                        "by a second on a shared machine; default: %(default)s)")
     p.add_argument("--json", action="store_true", help="also print the result as JSON")
     p.add_argument("--dedup", action="store_true",
                    help="also score the fineweb run's dedup against the corpus manifest.jsonl (exact truth), "
@@ -101,6 +104,7 @@ def main(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         lid_model=args.lid_model,
         extract_timeout=args.extract_timeout,
+        repeat=args.repeat,
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(bench.format_report(report))

@@ -170,3 +170,15 @@ def test_prefilter_text_is_reused_by_the_resiliparse_extractor():
     assert pre.filter(shared) is True and "_main_text" in shared.metadata
     assert extractor.filter(shared) is True and extractor.filter(alone) is True
     assert shared.text == alone.text and "_main_text" not in shared.metadata
+
+
+def test_median_run_reports_the_middle_run_and_every_wall_time():
+    walls = iter([14.0, 12.5, 13.1])
+
+    def measure() -> bench.Measurement:
+        return bench.Measurement("fast", "preset", True, 2, 5000, wall_s=next(walls))
+
+    m = bench.median_run(measure, 3)
+    assert m.wall_s == 13.1 and m.wall_runs == [14.0, 12.5, 13.1]
+    failed = bench.median_run(lambda: bench.Measurement("fast", "preset", False, 2, 5000), 3)
+    assert not failed.ok and failed.wall_runs == []
