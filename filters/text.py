@@ -230,7 +230,7 @@ _POSSESSIVES = ("'s", "'S", "’s", "’S")
 
 def _split_quoted(chunk: str) -> list[str] | None:
     """A plain word between brackets, quotes and punctuation (`(word),` `“word.”` `Delhi’s` `two-stroke`
-    `2018.`), split as `_split_chunk` splits it but without its regex loop; None for anything else.
+    `2018,`), split as `_split_chunk` splits it but without its regex loop; None for anything else.
     Two thirds of the chunks that miss the cache look like this; a test checks it against `_split_chunk`
     on every chunk of the English test pages and on generated combinations."""
     start, end = 0, len(chunk)
