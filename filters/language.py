@@ -66,14 +66,12 @@ class LanguageFilter(BaseFilter, FromPreset):
         return labels[0].removeprefix("__label__"), float(scores[0])
 
     def filter(self, doc: Document) -> bool:
-        if self.min_score >= 0.5:
+        if self.min_score >= 0.5:  # only the best label can pass
             lang, score = self.top(doc.text)
-            doc.metadata["language"] = lang
-            doc.metadata["language_score"] = score
-            keep = lang in self.languages if self.languages else True
-            return keep and score > self.min_score
-        scores = self.predict(doc.text)
-        lang, score = max(scores.items(), key=lambda kv: kv[1])
+            scores = {lang: score}
+        else:
+            scores = self.predict(doc.text)
+            lang, score = max(scores.items(), key=lambda kv: kv[1])
         doc.metadata["language"] = lang
         doc.metadata["language_score"] = score
         if self.languages:

@@ -136,8 +136,10 @@ def _common_prefix(a: str, b: str) -> int:
 
 def _cut_words(text: str, n: int) -> str:
     """`text` up to the end of its n-th whitespace-separated word (the characters kept as they were)."""
+    if n <= 0:
+        return ""
     ends = [m.end() for m in itertools.islice(re.finditer(r"\S+", text), n)]
-    return text[: ends[-1]] if n > 0 and len(ends) == n else text[:0] if n <= 0 else text
+    return text[: ends[-1]] if len(ends) == n else text
 
 
 def _match_pair_lengths(rows: list[Row], min_words: int) -> None:

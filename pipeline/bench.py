@@ -193,12 +193,6 @@ def _tail(path: str, lines: int = 15) -> str:
 # --- the datatrove reference --------------------------------------------------------------------
 
 
-def default_lid_model() -> str:
-    from thresher.filters.language import bundled_model_path as bundled  # noqa: PLC0415
-
-    return bundled()
-
-
 def run_datatrove(files: list[str], out: str, workers: int, lid_model: str, extract_timeout: float = 1.0) -> None:
     """datatrove's examples/fineweb.py, run locally and offline: filtering, then its 4 MinHash stages.
 
@@ -516,9 +510,10 @@ def run_bench(
         log(f"datatrove: cached result from {reference.cached_at} ({cache_dir}/datatrove-{key}.json)")
     elif not skip_datatrove:
         log("datatrove: running its FineWeb pipeline (the slow one) ...")
+        from thresher.filters.language import bundled_model_path  # noqa: PLC0415
         reference = median_run(
             lambda: measure_datatrove(files, os.path.join(out, "datatrove"), workers, documents,
-                                      lid_model or default_lid_model(), extract_timeout),
+                                      lid_model or bundled_model_path(), extract_timeout),
             repeat,
         )
         if reference.ok:

@@ -15,7 +15,7 @@ from datatrove.executor import base as _executor_base
 from datatrove.pipeline.base import PipelineStep
 
 from thresher.pipeline.config import ConfigError, block_class, load_preset
-from thresher.pipeline.reader import WarcReader, expand_inputs
+from thresher.pipeline.reader import WarcReader, expand_inputs, file_size
 from thresher.pipeline.schema import columns_of
 from thresher.pipeline.workers import fork_children, start_forkserver
 from thresher.pipeline.writer import ParquetDocReader, ParquetShardWriter
@@ -216,9 +216,8 @@ def input_bytes_per_task(files: list[str], n_tasks: int) -> list[int] | None:
     """
     if any("://" in f for f in files):
         return None  # a remote size costs a request per file; the order then stays as listed
-    try:
-        sizes = [os.path.getsize(f) for f in files]
-    except OSError:
+    sizes = [file_size(f) for f in files]
+    if None in sizes:
         return None
     return [sum(sizes[r::n_tasks]) for r in range(n_tasks)]
 
