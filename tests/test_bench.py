@@ -96,6 +96,22 @@ def test_language_prefilter_drops_only_clear_non_english():
     assert pre.filter(Document(text="<p>bonjour</p>", id="short")) is True  # too little text to judge
 
 
+def test_language_prefilter_batch_decides_as_one_page_at_a_time():
+    params = dict(languages=["en"], max_score=0.02, min_chars=100, max_lid_chars=2000,
+                  max_html_chars=5_000_000, share_text=True)
+    batched, single = LanguagePrefilter(**params, batch_size=64), LanguagePrefilter(**params)
+    docs_a, docs_b = [], []
+    for path in real_files():
+        docs_a += list(WarcReader([path]).read_file(path))
+        docs_b += list(WarcReader([path]).read_file(path))
+    docs_a.append(Document(text="<p>bonjour</p>", id="short"))
+    docs_b.append(Document(text="<p>bonjour</p>", id="short"))
+    decisions = batched.filter_batch(docs_a)
+    assert decisions == [single.filter(d) for d in docs_b]
+    assert [d.metadata.get("_main_text") for d in docs_a] == [d.metadata.get("_main_text") for d in docs_b]
+    assert (False, "not_en") in decisions and True in decisions
+
+
 def test_word_scores_and_agreement():
     assert bench.word_prf("the cat sat", "the cat sat") == (1.0, 1.0, 1.0)
     p, r, f = bench.word_prf("the cat", "the cat sat on the mat")

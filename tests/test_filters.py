@@ -256,6 +256,18 @@ def test_language_filter_agrees_with_datatrove():
         assert doc_a.metadata["language"] == doc_b.metadata["language"]
 
 
+def test_language_filter_batches_give_the_scores_of_single_calls():
+    # the batched fastText call must be a pure speed-up: same label, same score, same decision
+    sentences = _lingua_sentences()
+    for min_score in (0.65, 0.3):  # k=1 and k=-1
+        f = LanguageFilter(languages=["en"], min_score=min_score, model_path=None, batch_size=64)
+        batch = [Document(text=p.text, id=p.name) for p in sentences]
+        single = [Document(text=p.text, id=p.name) for p in sentences]
+        assert f.filter_batch(batch) == [f.filter(d) for d in single]
+        assert [d.metadata for d in batch] == [d.metadata for d in single]
+        assert len({d.metadata["language"] for d in batch}) > 5
+
+
 def test_language_filter_missing_model_names_path():
     f = LanguageFilter(languages=["en"], min_score=0.65, model_path="/nonexistent/lid.176.bin")
     with pytest.raises(FileNotFoundError, match="/nonexistent/lid.176.bin"):
