@@ -33,7 +33,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from thresher.filters.text import splits
-from thresher.pipeline.config import FromPreset
+from thresher.pipeline.config import FromPreset, InBatches
 
 BUNDLED_MODEL = "ai_detector.npz"
 # strong chat boilerplate: a text containing one is scored at least this high (see the model card)
@@ -689,7 +689,7 @@ def load_model(path: str | None = None) -> AIDetectorModel:
     return _MODELS[path]
 
 
-class AIGeneratedTextFilter(BaseFilter, FromPreset):
+class AIGeneratedTextFilter(InBatches, BaseFilter, FromPreset):
     """Writes `ai_score` (calibrated P(machine), null when not scorable) and `ai_evidence`; may drop.
 
     A document is scored only when its language is one the model was trained for (and one of
@@ -713,9 +713,10 @@ class AIGeneratedTextFilter(BaseFilter, FromPreset):
         min_words: int,
         min_english_share: float,
         model_path: str | None = None,
+        batch_size: int = 1,
         exclusion_writer=None,
     ):
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size=batch_size)
         if isinstance(threshold, str) and threshold != "1pct_fpr":
             raise ValueError(f"ai_text threshold {threshold!r}: give a number, null, or '1pct_fpr'")
         self.threshold = threshold

@@ -22,7 +22,7 @@ import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from thresher.pipeline.config import FromPreset
+from thresher.pipeline.config import FromPreset, InBatches
 
 CACHE_VERSION = 2
 _NORMALIZER = re.compile(r"[^a-zA-Z0-9]+")
@@ -222,14 +222,16 @@ def domain_parts(url: str) -> tuple[str, str]:
     return ".".join(labels[-suffix_len - 1 :]), host
 
 
-class URLFilter(BaseFilter, FromPreset):
+class URLFilter(InBatches, BaseFilter, FromPreset):
     """Drops documents whose URL is on the UT1 adult blocklist or contains banned words."""
 
     name = "😈 Url-filter"
     block = "url_filter"
 
-    def __init__(self, soft_word_threshold: int, use_integrated_lists: bool, exclusion_writer=None):
-        super().__init__(exclusion_writer)
+    def __init__(
+        self, soft_word_threshold: int, use_integrated_lists: bool, batch_size: int = 1, exclusion_writer=None
+    ):
+        super().__init__(exclusion_writer, batch_size=batch_size)
         self.soft_word_threshold = soft_word_threshold
         self.use_integrated_lists = use_integrated_lists
         self.blocklist: HashedBlocklist | None = None  # None: the integrated list, loaded on first use

