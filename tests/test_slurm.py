@@ -33,6 +33,9 @@ output:
   max_rows_per_shard: 25
 override:
   extract: {timeout: 60.0}        # CPU seconds; generous, as the test pages are long
+  url_filter: {batch_size: 1}     # one document at a time, so that reading keeps pace with extraction
+  language: {batch_size: 1}       # (a batch reads up to 64 pages ahead: the kill could land after the
+  ai_text: {batch_size: 1}        # last page was read, and the test could not tell a mid-task kill)
 """
 THRESHER = str(Path(sys.executable).with_name("thresher"))
 
