@@ -690,9 +690,8 @@ def build_dedup_stages(
         for stale in glob.glob(os.path.join(work_dir, sub, "*.tdd")):
             if not stale.endswith(keep):
                 os.remove(stale)
-    reader = ParquetDocReader(filtered_dir)
-    signatures = [("dedup_signatures", [reader, MinhashSignatures(work_dir, tasks, **p)], tasks)]
-    return (signatures if with_signatures else []) + [
+    stage_1 = [ParquetDocReader(filtered_dir), signatures_step(params, work_dir, tasks)]
+    return ([("dedup_signatures", stage_1, tasks)] if with_signatures else []) + [
         ("dedup_buckets", [MinhashBuckets(work_dir, tasks, **p)], tasks),
         ("dedup_clusters", [MinhashClusters(work_dir, tasks, tasks, **p)], 1),
     ]
