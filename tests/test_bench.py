@@ -13,7 +13,7 @@ from conftest import read_record_at, shared_path
 from datatrove.data import Document
 
 from thresher.pipeline import bench
-from thresher.pipeline.fast import FastWarcReader, LanguagePrefilter, ResiliparseExtractor
+from thresher.pipeline.fast import FastWarcReader, LanguagePrefilter, ResiliparseExtractor, declared_head
 from thresher.pipeline.reader import WarcReader
 
 
@@ -96,9 +96,47 @@ def test_language_prefilter_drops_only_clear_non_english():
     assert pre.filter(Document(text="<p>bonjour</p>", id="short")) is True  # too little text to judge
 
 
-def test_language_prefilter_batch_decides_as_one_page_at_a_time():
+def _real_pages() -> list[Document]:
+    return [doc for path in real_files() for doc in WarcReader([path]).read_file(path)]
+
+
+def test_declared_head_reads_the_pages_lang_title_and_description():
+    pages = {doc.metadata["url"]: doc.text for doc in _real_pages()}
+    dutch = next(text for text in pages.values() if "Hovenier in Oosterbeek" in text)
+    lang, words = declared_head(dutch)
+    assert lang == "nl" and words.startswith("Hovenier in Oosterbeek nodig? Hovenier in Oosterbeek Bent u")
+    lang, words = declared_head(pages["https://commoncrawl.org/faq"])
+    assert (lang, words) == ("en", "Common Crawl - FAQ")
+    lang, words = declared_head(dutch.replace('lang="nl', 'data-x="nl', 1))
+    assert lang is None and words.startswith("Hovenier")
+    assert declared_head("<p>no head</p>") == (None, "")
+
+
+def test_language_prefilter_head_check_drops_only_pages_the_text_drops():
     params = dict(languages=["en"], max_score=0.02, min_chars=100, max_lid_chars=2000,
-                  max_html_chars=5_000_000, share_text=True)
+                  max_html_chars=5_000_000, share_text=False)
+    with_head = LanguagePrefilter(**params, head_max_score=0.005, head_min_chars=40)
+    text_only = LanguagePrefilter(**params)
+    pages = _real_pages()
+    by_head = [doc for doc in pages if with_head.filter(doc) == (False, "not_en_by_head")]
+    assert len(by_head) >= 2  # the zh and nl pages that declare their language
+    assert all(text_only.filter(doc) == (False, "not_en") for doc in by_head)
+    assert [with_head.filter(d) for d in pages if d not in by_head] == [text_only.filter(d) for d in pages
+                                                                         if d not in by_head]
+    # an English page that claims German keeps going: its English title is not "another language"
+    english = next(doc for doc in pages if doc.metadata["url"] == "https://commoncrawl.org/faq")
+    english.text = english.text.replace('lang="en', 'lang="de', 1)
+    assert declared_head(english.text)[0] == "de" and with_head.filter(english) is True
+    # a Dutch page that claims English is left to its text
+    dutch = by_head[-1]
+    dutch.text = dutch.text.replace('lang="nl', 'lang="en', 1)
+    assert with_head.filter(dutch) == (False, "not_en")
+
+
+@pytest.mark.parametrize("head_max_score", [None, 0.005])
+def test_language_prefilter_batch_decides_as_one_page_at_a_time(head_max_score):
+    params = dict(languages=["en"], max_score=0.02, min_chars=100, max_lid_chars=2000,
+                  max_html_chars=5_000_000, share_text=True, head_max_score=head_max_score, head_min_chars=40)
     batched, single = LanguagePrefilter(**params, batch_size=64), LanguagePrefilter(**params)
     docs_a, docs_b = [], []
     for path in real_files():
