@@ -322,7 +322,7 @@ def fit_fasttext(texts: list[str], y: np.ndarray, idx: np.ndarray, dim: int, epo
 
 
 def fasttext_decisions(model, texts: list[str], idx: np.ndarray) -> np.ndarray:
-    return np.array([fasttext_log_odds(model, texts[i]) for i in idx], dtype=np.float64)
+    return np.array(fasttext_log_odds(model, [texts[i] for i in idx]), dtype=np.float64)
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, iters: int = 30, beta0=None):
@@ -712,7 +712,8 @@ def render_card(model: AIDetectorModel, results: list[dict], bench: dict | None,
     spots = weak_spots(results)
     cost = (f"{bench['ms_per_1000_words']:.2f} ms CPU per 1,000-word document including tokenisation, "
             f"{bench['ms_per_1000_words_tokens_shared']:.2f} ms when the word split is shared with earlier "
-            "blocks (`thresher.filters.ai_text.benchmark()`, synthetic 1,000-word documents)") if bench else "n/a"
+            f"blocks (`thresher.filters.ai_text.benchmark()`, synthetic 1,000-word documents in batches of "
+            f"{bench.get('batch_size', 1)}, as the presets score them)") if bench else "n/a"
     return CARD_TEMPLATE.format(
         tried_extra=TRIED_EXTRA,
         trained_at=m.get("trained_at"), n_machine=m["n_train"]["machine"], n_human=m["n_train"]["human"],
@@ -967,7 +968,7 @@ def main(args: argparse.Namespace) -> int:
     model.save(out / "ai_detector.npz")
     from thresher.filters.ai_text import benchmark
 
-    bench = benchmark(100, model_path=str(out / "ai_detector.npz"))
+    bench = benchmark(batch_size=64, model_path=str(out / "ai_detector.npz"))
     (out / "ai_detector.metrics.json").write_text(
         json.dumps({"results": results, "results_features_only": data.results_features,
                     "results_features_without_lm": results_no_lm, "benchmark": bench,

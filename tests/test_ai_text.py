@@ -188,6 +188,19 @@ def test_boilerplate_is_evidence_and_floors_the_score():
     assert "delve" in doc.metadata["ai_evidence"]
 
 
+def test_a_batch_scores_as_one_document_at_a_time(fdg_rows):
+    de = (SHARED / "data" / "lid" / "lingua" / "sentences" / "de.txt").read_text(encoding="utf-8")
+    texts = [r["text"] for r in fdg_rows[::97]] + [" ".join(de.splitlines()[:20]), "Too short to score."]
+    block = AIGeneratedTextFilter(threshold=0.5, languages=["en"], min_words=20, min_english_share=0.12)
+    batch = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    single = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    decisions = block.filter_batch(batch)
+    assert decisions == [block.filter(d) for d in single]
+    assert [d.metadata for d in batch] == [d.metadata for d in single]  # exactly the same floats
+    assert batch[-1].metadata["ai_score"] is None and batch[-2].metadata["ai_score"] is None
+    assert (False, "ai_generated") in decisions and True in decisions[:-2]
+
+
 def _run(docs: list[Document], block: AIGeneratedTextFilter, logs: Path) -> list[Document]:
     """Run [docs, block, collector] in a plain LocalPipelineExecutor; return the documents that came out."""
     out: list[Document] = []
@@ -219,8 +232,8 @@ def test_block_in_datatrove_pipeline_annotates_and_drops(fdg_rows, tmp_path):
 
 
 def test_benchmark_reports_ms_per_1000_words():
-    out = benchmark(20)
-    assert out["ms_per_1000_words"] > 0 and out["n_docs"] == 20
+    out = benchmark(batch_size=8, rounds=2)
+    assert out["ms_per_1000_words"] > 0 and out["n_docs"] == 80 and out["batch_size"] == 8
 
 
 def test_thresher_preset_drops_at_the_models_1pct_fpr_threshold():
