@@ -803,16 +803,18 @@ def score(text: str, model_path: str | None = None) -> float:
     return model.score_extracted(model.featurizer.extract(text))
 
 
-def benchmark(batch_size: int = 1, rounds: int = 5, model_path: str | None = None) -> dict:
+def benchmark(batch_size: int | None = None, rounds: int = 5, model_path: str | None = None) -> dict:
     """CPU milliseconds per 1,000-word document, tokenisation included (`thresher bench` calls this).
 
     Documents are synthetic (words drawn from the model's frequency table by their frequency, in
     sentences of varied length), so the figure does not depend on `../shared`. They are scored as the
-    block scores them: `batch_size` documents at a time (the preset's `batch_size`). A warm-up pass
+    block scores them: `batch_size` documents at a time (default: the fineweb preset's). A warm-up pass
     on other documents fills the per-process type table first, as in a long run; the figure is the
     best of `rounds` batches (CPU time), like `timeit`, so that other load on the machine does not
     inflate it. Batches of fewer than 40 documents are timed 40 documents at a time.
     """
+    if batch_size is None:
+        batch_size = AIGeneratedTextFilter.from_preset("fineweb").batch_size
     model = load_model(model_path)
     fz = model.featurizer
     per_round = max(batch_size, 40)

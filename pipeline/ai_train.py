@@ -968,7 +968,7 @@ def main(args: argparse.Namespace) -> int:
     model.save(out / "ai_detector.npz")
     from thresher.filters.ai_text import benchmark
 
-    bench = benchmark(batch_size=64, model_path=str(out / "ai_detector.npz"))
+    bench = benchmark(model_path=str(out / "ai_detector.npz"))
     (out / "ai_detector.metrics.json").write_text(
         json.dumps({"results": results, "results_features_only": data.results_features,
                     "results_features_without_lm": results_no_lm, "benchmark": bench,

@@ -43,15 +43,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _ai_detector_cost() -> str:
     """The AI-text block's own cost, next to its target (1 ms of CPU per 1,000-word document)."""
     from thresher.filters.ai_text import benchmark
-    from thresher.pipeline.config import load_preset
 
-    batch_size = dict(load_preset("fineweb", validate=False)["pipeline"])["ai_text"].get("batch_size", 1)
-    r = benchmark(batch_size=batch_size)
+    r = benchmark()
     shared, alone = r["ms_per_1000_words_tokens_shared"], r["ms_per_1000_words"]
     verdict = "MET" if shared <= 1.0 else "MISSED"
     return (
         f"ai_text cost: {shared:.2f} ms CPU per 1,000-word document with word splits shared by earlier blocks, "
-        f"{alone:.2f} ms including the split ({r['n_docs']} documents, in batches of {batch_size} as the "
+        f"{alone:.2f} ms including the split ({r['n_docs']} documents, in batches of {r['batch_size']} as the "
         f"presets score them)\n  {verdict} ai_text <= 1 ms per 1,000 words"
     )
 

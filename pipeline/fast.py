@@ -353,12 +353,18 @@ class LanguagePrefilter(BaseFilter):
         """lid.176, loaded once per process and shared with the language filter."""
         return load_model(self.model_path)
 
+    def _judged(self, doc: Document) -> bool:
+        """False when the page gets no guess: every language kept, text already (WET), or too large to
+        parse; later blocks decide."""
+        wet = doc.metadata.get("source_format") == "wet"
+        return bool(self.languages) and not wet and len(doc.text) <= self.max_html_chars
+
     def _quick_text(self, doc: Document) -> tuple[str, str] | None:
         """(resiliparse's text, what fastText reads of it), or None when the page gets no guess."""
         from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
 
-        if not self.languages or doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
-            return None  # every language kept, text already, or too large to parse: later blocks decide
+        if not self._judged(doc):
+            return None
         try:
             raw = extract_plain_text(doc.text, **PREFILTER_OPTIONS)
         except Exception:
@@ -389,11 +395,11 @@ class LanguagePrefilter(BaseFilter):
 
     def _other_by_head(self, batch: list[Document]) -> set[int]:
         """The pages that declare a language not kept and whose title and description are not in one."""
-        if self.head_max_score is None or not self.languages:
+        if self.head_max_score is None:
             return set()
         heads = {}
         for i, doc in enumerate(batch):
-            if doc.metadata.get("source_format") == "wet" or len(doc.text) > self.max_html_chars:
+            if not self._judged(doc):
                 continue
             declared, words = declared_head(doc.text)
             if declared is not None and declared not in self.languages and len(words) >= self.head_min_chars:
