@@ -1,4 +1,4 @@
-"""Machine-generated-text score: a calibrated logistic + small-MLP model over signals that transfer.
+"""Machine-generated-text score: calibrated gradient-boosted trees over signals that transfer.
 
 Detectors trained on one generator's text break on the next one. The signals here are chosen because
 they describe *how* text is written rather than *what* it is about, so they carry over to unseen
@@ -11,9 +11,10 @@ first 256 tokens) is stacked on top: it adds in-distribution accuracy the style 
 Everything runs on the shared token split of `thresher.filters.text`, so whitespace and layout never
 reach a model (the training corpora kept newlines only in machine text).
 
-The model file is an `.npz` (no pickle): standardisation, weights, Platt calibration, the threshold
-that keeps 1 % false positives on held-out human text, the frequency table and the lexicon; the
-fastText part is an `.ftz` beside it (fastText's own format), named in the npz metadata.
+The model file is an `.npz` (no pickle): Platt calibration, the threshold that keeps 1 % false
+positives on held-out human text, the frequency and bigram tables and the lexicon; the trees are a
+LightGBM text file and the fastText part an `.ftz` beside it (each in its library's own format), named
+in the npz metadata.
 `thresher train ai-detector` (thresher.pipeline.ai_train) rebuilds it from labelled jsonl.
 """
 
@@ -543,19 +544,6 @@ _ALL_PUNCT = frozenset().union(*_PUNCT_GROUPS.values())
 assert tuple(_PUNCT_GROUPS) == _PUNCT_GROUPS_ORDER
 
 
-@dataclass
-class MLP:
-    """One hidden ReLU layer over the standardised features; its log-odds add to the linear model's."""
-
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: float
-
-    def decision(self, z: np.ndarray) -> np.ndarray:
-        return np.maximum(z @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
-
-
 def fasttext_log_odds(ft, texts: list[str]) -> list[float]:
     """Log-odds of `__label__1` (machine) from a two-label fastText classifier, for each text, in one
     call (training and inference alike: fastText's single-text `predict` rounds differently, ~1e-7)."""
@@ -571,22 +559,18 @@ def _log_odds(p: float) -> float:
 
 @dataclass
 class AIDetectorModel:
-    """Standardised logistic model (+ optional MLP) + optional fastText log-odds, stacked, + Platt
+    """Gradient-boosted trees over the features + optional fastText log-odds, stacked, + Platt
     calibration + the stored 1 %-FPR threshold.
 
-    Stacked log-odds: feature decision + `fasttext_weight` * fastText log-odds (the weight comes from a
+    Stacked log-odds: trees' log-odds + `fasttext_weight` * fastText log-odds (the weight comes from a
     logistic stacker on out-of-fold scores); Platt maps that sum to a probability.
     """
 
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    trees: object  # lightgbm.Booster (the .trees.txt next to the npz, LightGBM's own text format)
     platt_a: float
     platt_b: float
     featurizer: Featurizer
     meta: dict
-    mlp: MLP | None = None
     ft: object | None = None  # fasttext model (the .ftz next to the npz), or None
 
     @property
@@ -602,10 +586,8 @@ class AIDetectorModel:
         return self.meta.get("threshold_1pct_fpr")
 
     def decision(self, x: np.ndarray) -> np.ndarray:
-        """Uncalibrated log-odds for a (n, d) or (d,) feature array."""
-        z = (x - self.mean) / self.scale
-        d = z @ self.coef + self.intercept
-        return d + self.mlp.decision(z) if self.mlp is not None else d
+        """Uncalibrated log-odds of the trees for an (n, d) feature array (one thread: workers are processes)."""
+        return self.trees.predict(x, raw_score=True, num_threads=1)
 
     def calibrate(self, d: np.ndarray | float) -> np.ndarray | float:
         return 1.0 / (1.0 + np.exp(-(self.platt_a * d + self.platt_b)))
@@ -617,8 +599,10 @@ class AIDetectorModel:
     def stacked_batch(self, exs: list[Extracted]) -> list[float]:
         """`stacked` of each document; fastText reads all their texts in one call, so its tables stay
         in the CPU caches instead of being evicted by every document's features (same values)."""
-        out = [float(self.decision(ex.x)) for ex in exs]
-        if self.ft is not None and exs:
+        if not exs:
+            return []
+        out = self.decision(np.vstack([ex.x for ex in exs])).tolist()
+        if self.ft is not None:
             w = self.fasttext_weight
             out = [d + w * f for d, f in zip(out, fasttext_log_odds(self.ft, [ex.ft_text for ex in exs]),
                                              strict=True)]
@@ -639,25 +623,22 @@ class AIDetectorModel:
         fz = self.featurizer
         vocab = np.array(list(fz.zipf), dtype=np.str_)
         zipf = np.round(np.array(list(fz.zipf.values()), dtype=np.float32) * 100).astype(np.uint16)
+        trees_path = Path(path).with_suffix(".trees.txt")
+        self.trees.save_model(str(trees_path))
+        self.meta["trees_file"] = trees_path.name  # the model's own meta too: its card names the files
+        if self.ft is not None:
+            ft_path = Path(path).with_suffix(".ftz")
+            self.ft.save_model(str(ft_path))
+            self.meta["fasttext_file"] = ft_path.name
+        else:
+            self.meta.pop("fasttext_file", None)
         meta = dict(self.meta)
         meta["feature_names"] = feature_names(fz.sym_bigrams, fz.bigrams is not None)
         meta["lexicon"] = fz.lexicon.to_dict()
         meta["stopwords"] = sorted(fz.stopwords)
-        arrays = {}
-        if self.mlp is not None:
-            arrays = {"mlp_w1": self.mlp.w1, "mlp_b1": self.mlp.b1, "mlp_w2": self.mlp.w2,
-                   "mlp_b2": np.array([self.mlp.b2])}
-        if fz.bigrams is not None:
-            arrays.update(fz.bigrams.to_arrays())
-        if self.ft is not None:
-            ft_path = Path(path).with_suffix(".ftz")
-            self.ft.save_model(str(ft_path))
-            meta["fasttext_file"] = ft_path.name
-        else:
-            meta.pop("fasttext_file", None)
+        arrays = fz.bigrams.to_arrays() if fz.bigrams is not None else {}
         np.savez_compressed(
-            path, **arrays, mean=self.mean, scale=self.scale, coef=self.coef,
-            scalars=np.array([self.intercept, self.platt_a, self.platt_b]),
+            path, **arrays, scalars=np.array([self.platt_a, self.platt_b]),
             vocab=vocab, zipf_x100=zipf, sym_bigrams=fz.sym_bigrams, meta=np.array(json.dumps(meta, sort_keys=True)),
         )
 
@@ -676,17 +657,27 @@ class AIDetectorModel:
             bigrams = BigramTable.from_arrays(z, len(zipf)) if has_lm else None
             fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams,
                             bigrams)
-            intercept, a, b = z["scalars"].tolist()
-            mlp = None
-            if "mlp_w1" in z.files:
-                mlp = MLP(z["mlp_w1"], z["mlp_b1"], z["mlp_w2"], float(z["mlp_b2"][0]))
+            a, b = z["scalars"].tolist()
+            if not meta.get("trees_file"):
+                raise ValueError(f"{path}: model from an older version (no trees file); retrain it with this one")
+            trees_path = Path(path).with_name(meta["trees_file"])
+            if not trees_path.exists():
+                raise ValueError(f"{path}: its trees file {trees_path} is missing")
+            trees = load_trees(trees_path)
             ft = None
             if meta.get("fasttext_file"):
                 ft_path = Path(path).with_name(meta["fasttext_file"])
                 if not ft_path.exists():
                     raise ValueError(f"{path}: its fastText model {ft_path} is missing")
                 ft = load_fasttext(ft_path)
-            return cls(z["mean"], z["scale"], z["coef"], intercept, a, b, fz, meta, mlp, ft)
+            return cls(trees, a, b, fz, meta, ft)
+
+
+def load_trees(path: str | Path):
+    """Load a LightGBM booster from its text file (LightGBM's own format, not pickle)."""
+    import lightgbm
+
+    return lightgbm.Booster(model_file=str(path))
 
 
 def load_fasttext(path: str | Path):

@@ -45,7 +45,7 @@ def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
     parser = argparse.ArgumentParser()
     ai_train.configure(parser)
     args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3",
-                              "--hidden", "8", "--epochs", "8", "--sym-bigrams", "32", "--fasttext-epochs", "10"])
+                              "--trees", "100", "--sym-bigrams", "32", "--fasttext-epochs", "10"])
     assert ai_train.main(args) == 0
     return d / "model", held
 
@@ -88,6 +88,14 @@ def test_training_writes_model_and_card(small_model):
     assert model.fasttext_weight >= 0.0
     card = (model_dir / "AI_DETECTOR_CARD.md").read_text(encoding="utf-8")
     assert "ii_leave_one_generator_out" in card and "Who it may wrong" in card
+    assert model.trees.num_trees() == 100  # --trees 100
+    assert "`ai_detector.ftz`" in card and "`ai_detector.trees.txt`" in card  # the card names its files
+    (model_dir / "ai_detector.trees.txt").rename(model_dir / "moved.txt")
+    try:
+        with pytest.raises(ValueError, match="trees file"):
+            AIDetectorModel.load(model_dir / "ai_detector.npz")
+    finally:
+        (model_dir / "moved.txt").rename(model_dir / "ai_detector.trees.txt")
 
 
 def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
