@@ -596,13 +596,9 @@ class AIDetectorModel:
     def calibrate(self, d: np.ndarray | float) -> np.ndarray | float:
         return 1.0 / (1.0 + np.exp(-(self.platt_a * d + self.platt_b)))
 
-    def stacked(self, ex: Extracted) -> float:
-        """Uncalibrated stacked log-odds of one document."""
-        return self.stacked_batch([ex])[0]
-
     def stacked_batch(self, exs: list[Extracted]) -> list[float]:
-        """`stacked` of each document; fastText reads all their texts in one call, so its tables stay
-        in the CPU caches instead of being evicted by every document's features (same values)."""
+        """Uncalibrated stacked log-odds of each document; fastText reads all their texts in one call, so
+        its tables stay in the CPU caches instead of being evicted by every document's features."""
         if not exs:
             return []
         out = self.decision(np.vstack([ex.x for ex in exs])).tolist()

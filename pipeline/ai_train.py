@@ -604,11 +604,15 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def is_headline(row: dict) -> bool:
+    """The protocol's headline rows: (i), every held-out generator, every held-out domain and both
+    cross-source directions (the rows the model choices were compared on)."""
+    return row["subset"] == "all" or row["setting"].startswith("ii_")
+
+
 def headline(results: list[dict]) -> str:
-    """Mean AUROC over the protocol's headline rows: (i), every held-out generator, every held-out
-    domain and both cross-source directions (one number to compare models by)."""
-    rows = [r["auroc"] for r in results if r["subset"] == "all" and not r["setting"].startswith("ii_")]
-    rows += [r["auroc"] for r in results if r["setting"].startswith("ii_")]
+    """Mean AUROC over the headline rows (one number to compare models by)."""
+    rows = [r["auroc"] for r in results if is_headline(r)]
     return (f"mean AUROC over the {len(rows)} headline rows ((i), each held-out generator and domain, "
             f"cross-source): {np.mean(rows):.4f}")
 
@@ -688,7 +692,7 @@ def lm_gain(results_features: list[dict] | None, results_no_lm: list[dict] | Non
     if not results_features or not results_no_lm:
         return "(not measured)"
     rows = [(a["auroc"], b["auroc"]) for a, b in zip(results_features, results_no_lm, strict=True)
-            if a["subset"] == "all" or a["setting"].startswith("ii_")]
+            if is_headline(a)]
     return (f"{rows[0][0] - rows[0][1]:+.3f} AUROC on (i) and {np.mean([a - b for a, b in rows]):+.3f} on average "
             f"over the {len(rows)} (i)-(iv) rows")
 
