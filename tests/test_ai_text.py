@@ -45,7 +45,8 @@ def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
     parser = argparse.ArgumentParser()
     ai_train.configure(parser)
     args = parser.parse_args(["--data", str(d / "train.jsonl"), "--out", str(d / "model"), "--folds", "3",
-                              "--trees", "100", "--sym-bigrams", "32", "--fasttext-epochs", "10"])
+                              "--trees", "100", "--sym-bigrams", "32", "--fasttext-epochs", "10",
+                              "--learning-curve"])
     assert ai_train.main(args) == 0
     return d / "model", held
 
@@ -98,6 +99,34 @@ def test_training_writes_model_and_card(small_model):
             AIDetectorModel.load(model_dir / "ai_detector.npz")
     finally:
         (model_dir / "moved.txt").rename(model_dir / "ai_detector.trees.txt")
+
+
+def test_learning_curve_grows_the_training_share_and_ends_at_split_i(small_model):
+    """The curve retrains (i) on nested shares of the training clusters; its last row, with every
+    cluster, must be split (i) itself, and the card must show the curve and its reading."""
+    model_dir, _ = small_model
+    metrics = json.loads((model_dir / "ai_detector.metrics.json").read_text(encoding="utf-8"))
+    curve = metrics["learning_curve"]
+    assert [r["fraction"] for r in curve] == list(ai_train.LEARNING_CURVE_FRACTIONS)
+    sizes = [r["train_texts"] for r in curve]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 4
+    split_i = metrics["results"][0]
+    assert split_i["setting"] == "i_heldout_src_cluster" and split_i["subset"] == "all"
+    assert curve[-1]["auroc"] == pytest.approx(split_i["auroc"], abs=1e-9)
+    assert curve[-1]["auroc_features"] == pytest.approx(metrics["results_features_only"][0]["auroc"], abs=1e-9)
+    card = (model_dir / "AI_DETECTOR_CARD.md").read_text(encoding="utf-8")
+    assert "## Would more labelled data help?" in card and "--learning-curve" in card
+    assert f"| 100.0% | {sizes[-1]} |" in card and "multiplied the shortfall" in card
+
+
+def test_data_needed_reads_a_power_law():
+    """On an exact power law, the fit must give back its halving rate and the data it needs."""
+    curve = [{"train_texts": n, "auroc": 1.0 - 0.4 * (n / 100) ** -0.5} for n in (100, 200, 400, 800)]
+    per_doubling, multiple = ai_train.data_needed(curve, target=0.95)
+    assert per_doubling == pytest.approx(2 ** -0.5)
+    assert multiple == pytest.approx(((0.4 / 0.05) ** 2 * 100) / 800)  # n where 0.4 (n/100)^-0.5 = 0.05
+    flat = [{"train_texts": n, "auroc": 0.7} for n in (100, 200, 400)]
+    assert ai_train.data_needed(flat)[1] is None
 
 
 def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
