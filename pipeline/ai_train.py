@@ -748,7 +748,7 @@ def comparison_table(results: list[dict], results_features: list[dict] | None,
     head += "features | + fastText (stacked) | change from fastText |"
     lines = [head, "|---|---|" + ("---:|" if no_lm else "") + "---:|---:|---:|"]
     for a, b in zip(results_features, results, strict=True):
-        if b["subset"] == "all" or b["setting"].startswith("ii_"):
+        if is_headline(b):
             k = (b["setting"], b["subset"])
             first = f"{no_lm[k]:.3f} | " if k in no_lm else ("n/a | " if no_lm else "")
             lines.append(f"| {b['setting']} | {b['subset']} | {first}{a['auroc']:.3f} | {b['auroc']:.3f} | "
