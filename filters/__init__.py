@@ -1,5 +1,7 @@
 """thresher.filters: datatrove pipeline steps that filter or annotate documents.
 
+Each block is one module (or folder) that registers itself with `thresher.filters.base.register`;
+`presets` reads the preset YAML files and `text` holds the per-document splits the blocks share.
 The blocks are imported on first use (`thresher.filters.ConsentFilter`), so importing the package
 does not load every model and word list.
 """
@@ -12,12 +14,11 @@ _EXPORTS = {
     "URLFilter": "thresher.filters.url",
     "ConsentFilter": "thresher.filters.consent",
     "LanguageFilter": "thresher.filters.language",
-    "GopherRepetitionFilter": "thresher.filters.gopher",
-    "GopherQualityFilter": "thresher.filters.gopher",
+    "GopherRepetitionFilter": "thresher.filters.gopher_repetition",
+    "GopherQualityFilter": "thresher.filters.gopher_quality",
     "C4QualityFilter": "thresher.filters.c4",
     "FineWebQualityFilter": "thresher.filters.fineweb_quality",
     "AIGeneratedTextFilter": "thresher.filters.ai_text",
-    "PIIFormatter": "thresher.filters.pii",
 }
 
 __all__ = list(_EXPORTS)

@@ -8,8 +8,8 @@ from collections import Counter
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from thresher.filters.text import count_sentences, split_sentences, splits
-from thresher.pipeline.config import FromPreset
+from .base import Block, register
+from .text import count_sentences, split_sentences, splits
 
 CITATION_REGEX = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 END_PUNCTUATION = (".", "?", "!", '"', "'")
@@ -17,14 +17,14 @@ ELLIPSIS = "..."
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
-class C4QualityFilter(BaseFilter, FromPreset):
+@register("c4_quality")
+class C4QualityFilter(BaseFilter, Block):
     """Drops boilerplate lines (rewriting `doc.text`) and documents with too few sentences left.
 
     Line statistics are counted per document and added to the step's stats once, not per line.
     """
 
     name = "⛰ C4 Quality"
-    block = "c4_quality"
 
     def __init__(
         self,

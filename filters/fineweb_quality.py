@@ -6,16 +6,15 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
-from thresher.filters.gopher import find_duplicates
-from thresher.filters.text import splits
-from thresher.pipeline.config import FromPreset
+from .base import Block, register
+from .text import find_duplicates, splits
 
 
-class FineWebQualityFilter(BaseFilter, FromPreset):
+@register("fineweb_quality")
+class FineWebQualityFilter(BaseFilter, Block):
     """Drops list-like pages: few lines ending in punctuation, many short or repeated lines."""
 
     name = "🍷 FineWeb Quality"
-    block = "fineweb_quality"
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ import pyarrow as pa
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from thresher.pipeline.config import FromPreset
+from .base import Block, register
 
 _MODELS: dict[str, object] = {}  # path -> loaded model, once per process (never pickled with a step)
 
@@ -34,11 +34,11 @@ def load_model(path: str):
     return model
 
 
-class LanguageFilter(BaseFilter, FromPreset):
+@register("language")
+class LanguageFilter(BaseFilter, Block):
     """Keeps documents in `languages` (any language when null) predicted with a score above `min_score`."""
 
     name = "🌍 Language ID"
-    block = "language"
     output_columns = {"language": pa.string(), "language_score": pa.float32()}
 
     def __init__(

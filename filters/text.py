@@ -428,3 +428,16 @@ def splits(text: str) -> TextSplits:
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return result
+
+
+def find_duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of repeated items, characters in the repeats): each repeat after the first counts."""
+    seen: set[str] = set()
+    dup_items = dup_chars = 0
+    for item in items:
+        if item in seen:
+            dup_items += 1
+            dup_chars += len(item)
+        else:
+            seen.add(item)
+    return dup_items, dup_chars

@@ -15,6 +15,7 @@ import re
 import tarfile
 import tempfile
 from functools import lru_cache
+from importlib import resources
 from itertools import islice
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from thresher.pipeline.config import FromPreset, InBatches
+from .base import Block, register
 
 CACHE_VERSION = 2
 _NORMALIZER = re.compile(r"[^a-zA-Z0-9]+")
@@ -37,9 +38,7 @@ def hash64(text: str) -> int:
 
 
 def _assets() -> Path:
-    from datatrove.utils._import_utils import ASSETS_PATH
-
-    return Path(ASSETS_PATH)
+    return Path(str(resources.files("datatrove").joinpath("assets")))
 
 
 def _word_list(name: str) -> frozenset[str]:
@@ -222,16 +221,19 @@ def domain_parts(url: str) -> tuple[str, str]:
     return ".".join(labels[-suffix_len - 1 :]), host
 
 
-class URLFilter(InBatches, BaseFilter, FromPreset):
+@register("url_filter")
+class URLFilter(BaseFilter, Block):
     """Drops documents whose URL is on the UT1 adult blocklist or contains banned words."""
 
     name = "😈 Url-filter"
-    block = "url_filter"
 
     def __init__(
         self, soft_word_threshold: int, use_integrated_lists: bool, batch_size: int = 1, exclusion_writer=None
     ):
-        super().__init__(exclusion_writer, batch_size=batch_size)
+        super().__init__(exclusion_writer)
+        # datatrove's filter_batch decides one URL after another; batches only keep the blocklist in
+        # the CPU caches (set after the base's init, which warns about batches without a filter_batch)
+        self.batch_size = batch_size
         self.soft_word_threshold = soft_word_threshold
         self.use_integrated_lists = use_integrated_lists
         self.blocklist: HashedBlocklist | None = None  # None: the integrated list, loaded on first use

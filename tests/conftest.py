@@ -36,7 +36,8 @@ def read_record_at(path: str, offset: int, length: int):
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
     """The bundled sample run through the real CLI, once per session: (output dir, stats)."""
-    from thresher.pipeline.run import build_plan, execute
+    from thresher.pipeline.run.local import execute
+    from thresher.pipeline.run.plan import build_plan
 
     out = tmp_path_factory.mktemp("sample-run")
     os.environ["THRESHER_TASK_LOG_LEVEL"] = "WARNING"

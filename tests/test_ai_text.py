@@ -12,8 +12,11 @@ import pytest
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 
-from thresher.filters.ai_text import AIDetectorModel, AIGeneratedTextFilter, BigramTable, benchmark, feature_names
-from thresher.pipeline import ai_train
+from thresher.filters.ai_text import AIGeneratedTextFilter
+from thresher.filters.ai_text.features import BigramTable, feature_names
+from thresher.filters.ai_text.model import AIDetectorModel
+from thresher.pipeline.lab import ai_train
+from thresher.pipeline.lab.ai_bench import benchmark
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 AITEXT = SHARED / "data" / "aitext"

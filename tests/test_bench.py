@@ -12,9 +12,11 @@ import pytest
 from conftest import read_record_at, shared_path
 from datatrove.data import Document
 
-from thresher.pipeline import bench
-from thresher.pipeline.fast import FastWarcReader, LanguagePrefilter, ResiliparseExtractor, declared_head
-from thresher.pipeline.reader import WarcReader
+from thresher.pipeline.extract.prefilter import LanguagePrefilter, declared_head
+from thresher.pipeline.extract.resiliparse import ResiliparseExtractor
+from thresher.pipeline.lab import bench
+from thresher.pipeline.read.fastwarc import FastWarcReader
+from thresher.pipeline.read.warc import WarcReader
 
 
 def real_files() -> list[str]:
@@ -190,9 +192,8 @@ def test_measure_command_sees_the_whole_process_tree(tmp_path):
 
 
 def test_fast_preset_uses_the_fast_engines(tmp_path):
-    from thresher.pipeline.run import build_plan
+    from thresher.pipeline.run.plan import build_plan
 
-    bench.ensure_blocks_registered()
     path = str(shared_path("data", "warc", "real", "whirlwind.warc.gz"))
     plan = build_plan("fast", inputs=[path], output=str(tmp_path / "out"), workers=1)
     names = [name for name, _ in plan.stages[0].blocks]
@@ -205,7 +206,8 @@ def test_batched_blocks_write_what_one_document_at_a_time_writes(tmp_path):
     # batch at 1 must keep the same documents with the same text, language and AI scores
     import pyarrow.parquet as pq
 
-    from thresher.pipeline.run import build_plan, execute
+    from thresher.pipeline.run.local import execute
+    from thresher.pipeline.run.plan import build_plan
 
     single = tmp_path / "single.yaml"
     single.write_text(
@@ -227,7 +229,7 @@ def test_batched_blocks_write_what_one_document_at_a_time_writes(tmp_path):
 
 
 def test_timeout_preset_changes_only_trafilaturas_limit(tmp_path):
-    from thresher.pipeline.config import load_preset
+    from thresher.pipeline.run.presets import load_preset
 
     path = bench.timeout_preset("fineweb", 7.5, str(tmp_path / "p.yaml"))
     changed, original = load_preset(path)["pipeline"], load_preset("fineweb")["pipeline"]

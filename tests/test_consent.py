@@ -18,10 +18,11 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from thresher.filters.consent import ConsentFilter, head_meta_tags
-from thresher.pipeline import config
-from thresher.pipeline.reader import WarcReader
-from thresher.pipeline.robots import DEFAULT_AI_AGENTS, RobotsIndex, build_robots_index, host_key
-from thresher.pipeline.writer import ParquetShardWriter
+from thresher.filters.consent.robots import DEFAULT_AI_AGENTS, RobotsIndex, host_key
+from thresher.pipeline.read.robots import build_robots_index
+from thresher.pipeline.read.warc import WarcReader
+from thresher.pipeline.run import presets as config
+from thresher.pipeline.write.parquet import ParquetShardWriter
 
 DAY = "2024-02-20T12:00:00Z"
 ALL_AGENTS = list(DEFAULT_AI_AGENTS)
@@ -359,7 +360,6 @@ def test_inside_datatrove_executor_with_parquet_output(crawl, tmp_path):
 
 
 def test_recommended_preset_snippets_validate(tmp_path, monkeypatch):
-    monkeypatch.setitem(config.BLOCKS, "consent", "thresher.filters.consent:ConsentFilter")
     base = tmp_path / "base.yaml"
     base.write_text(
         "pipeline:\n"

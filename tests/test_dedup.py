@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
-from thresher.pipeline.dedup import (
-    ArrayFile,
-    CorruptFileError,
-    MinhashDedupFilter,
-    MinHasher,
-    affine32_permutations,
-    build_dedup_stages,
-    date_key,
-    normalised_words,
-    write_arrays,
-)
-from thresher.pipeline.dedup_eval import FINEWEB_PARAMS, pairwise_scores, run_dedup, write_docs
+from thresher.filters.presets import ConfigError
+from thresher.pipeline.dedup.arrays import ArrayFile, CorruptFileError, write_arrays
+from thresher.pipeline.dedup.filter import MinhashDedupFilter
+from thresher.pipeline.dedup.minhash import MinHasher, affine32_permutations, date_key, normalised_words
+from thresher.pipeline.dedup.params import MinhashParams
+from thresher.pipeline.dedup.stages import build_dedup_stages
+from thresher.pipeline.lab.dedup_eval import FINEWEB_PARAMS, pairwise_scores, run_dedup, write_docs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NEARDUP = SHARED / "data" / "dedup" / "neardup-truncation-clusters.jsonl"
@@ -106,7 +101,7 @@ def test_clusters_match_truth(runs):
 def test_signatures_equal_datasketch():
     from datasketch import MinHash
 
-    hasher = MinHasher(5, 14, 8, 1)
+    hasher = MinHasher(MinhashParams.of(FINEWEB_PARAMS))
     texts = ["The quick brown fox jumps over the lazy dog, again and again.", "short text", ""]
     words = [normalised_words(t) for t in texts]
     sigs = hasher.signatures(words)
@@ -147,7 +142,7 @@ def test_stage_refuses_corrupt_signature_file(tmp_path):
     filtered = write_docs(docs, str(tmp_path / "filtered"), 2)
     work = str(tmp_path / "work")
     stages = build_dedup_stages(FINEWEB_PARAMS, filtered, work, 2)
-    from thresher.pipeline.dedup_eval import _execute
+    from thresher.pipeline.lab.dedup_eval import _execute
 
     name, pipeline, tasks = stages[0]
     _execute(pipeline, tasks, 1, str(tmp_path / "logs0"))
@@ -160,15 +155,17 @@ def test_stage_refuses_corrupt_signature_file(tmp_path):
         bucket_pipeline[0].run(None, rank=0, world_size=2)
 
 
-def test_params_required_and_checked():
-    with pytest.raises(ValueError):
+def test_params_are_checked_and_default_to_the_presets():
+    with pytest.raises(ConfigError, match=r"missing \['bands', 'rows', 'seed', 'exact_pass'\]"):
         build_dedup_stages({"ngram": 5}, "/nonexistent", "/tmp/x", 1)
-    with pytest.raises(TypeError):
-        MinhashDedupFilter(work_dir="/tmp/x")  # no thresholds in code
+    with pytest.raises(ConfigError, match=r"unknown \['rowz'\]"):
+        MinhashParams.of({**FINEWEB_PARAMS, "rowz": 8})
+    # built without arguments, the filter takes the fineweb preset's values (written only there)
+    assert MinhashDedupFilter(work_dir="/tmp/x").params == MinhashParams(5, 14, 8, 1, True)
 
 
 def test_connected_components():
-    from thresher.pipeline.dedup import connected_components
+    from thresher.pipeline.dedup.stages import connected_components
 
     labels = connected_components(np.array([0, 5, 3, 2]), np.array([1, 4, 4, 6]), 8)
     groups = {tuple(np.nonzero(labels == k)[0]) for k in set(labels.tolist())}

@@ -22,9 +22,9 @@ from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.fineweb_quality import FineWebQualityFilter
 from thresher.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
 from thresher.filters.language import LanguageFilter, bundled_model_path
-from thresher.filters.pii import PIIFormatter
+from thresher.filters.presets import block_params
 from thresher.filters.url import HashedBlocklist, URLFilter, integrated_blocklist
-from thresher.pipeline.config import fineweb_params
+from thresher.pipeline.format.pii import PIIFormatter
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 AEB = SHARED / "data" / "extraction" / "aeb"
@@ -45,7 +45,7 @@ class Page:
 def _extract(html: bytes) -> str | None:
     from trafilatura import extract
 
-    p = fineweb_params("extract")
+    p = block_params("fineweb", "extract")
     return extract(
         html.decode("utf-8", "replace"),
         favor_precision=p["favour_precision"],
@@ -165,12 +165,12 @@ def test_url_filter_runs_in_pipeline(pages, tmp_path):
 
 
 def test_pii_runs_in_pipeline(pages, tmp_path):
-    from thresher.filters.pii import EMAIL_REGEX, is_public_ip
+    from thresher.pipeline.format.pii import EMAIL_REGEX, is_public_ip
 
     with_email = [p for p in pages if EMAIL_REGEX.search(p.text)]
     assert with_email, "the sample has real pages with e-mail addresses"
     rows, stats = _run_pipeline(PIIFormatter.from_preset(), _docs(with_email), tmp_path)
-    replacement = fineweb_params("pii")["email_replacement"]
+    replacement = block_params("fineweb", "pii")["email_replacement"]
     assert len(rows) == len(with_email)
     assert stats["emails_replaced"] >= len(with_email)
     for row in rows:
@@ -203,14 +203,14 @@ def quality_agreement(english) -> dict[type, float]:
     pytest.importorskip("spacy", reason="datatrove's filters need spaCy for the comparison")
     from datatrove.pipeline import filters as dt
 
-    rep = fineweb_params("gopher_repetition")
+    rep = block_params("fineweb", "gopher_repetition")
     rep["top_n_grams"] = tuple(rep["top_n_grams"].items())
     rep["dup_n_grams"] = tuple(rep["dup_n_grams"].items())
     theirs = {
         GopherRepetitionFilter: dt.GopherRepetitionFilter(**rep),
-        GopherQualityFilter: dt.GopherQualityFilter(**fineweb_params("gopher_quality")),
-        FineWebQualityFilter: dt.FineWebQualityFilter(**fineweb_params("fineweb_quality")),
-        C4QualityFilter: dt.C4QualityFilter(**fineweb_params("c4_quality")),
+        GopherQualityFilter: dt.GopherQualityFilter(**block_params("fineweb", "gopher_quality")),
+        FineWebQualityFilter: dt.FineWebQualityFilter(**block_params("fineweb", "fineweb_quality")),
+        C4QualityFilter: dt.C4QualityFilter(**block_params("fineweb", "c4_quality")),
     }
     mine = {cls: cls.from_preset() for cls in QUALITY_FILTERS}
     pages = english[:MAX_COMPARED_PAGES]
@@ -245,7 +245,7 @@ def test_language_filter_agrees_with_datatrove():
     from fasttext.FastText import _FastText
 
     sentences = _lingua_sentences()
-    params = fineweb_params("language")
+    params = block_params("fineweb", "language")
     for languages in (params["languages"], None):
         theirs = DLF(languages=languages, language_threshold=params["min_score"])
         theirs.model._model = _FastText(bundled_model_path())  # the same model file, no download
@@ -309,7 +309,7 @@ def test_url_filter_agrees_with_datatrove(pages):
     }
     # the same lists on both sides: datatrove's full sets cost ~700 MB and 12 s to load
     theirs = DURL(
-        soft_word_threshold=fineweb_params("url_filter")["soft_word_threshold"],
+        soft_word_threshold=block_params("fineweb", "url_filter")["soft_word_threshold"],
         extra_domains=domains,
         extra_urls=urls,
         use_integrated_lists=False,
@@ -342,7 +342,7 @@ def test_integrated_blocklist_holds_datatrove_lists():
 
 
 def test_pii_replaces_public_addresses_only():
-    params = fineweb_params("pii")
+    params = block_params("fineweb", "pii")
     text = (
         "Write to maria.gonzalez@universidad-ejemplo.es or press@acme-corp.co.uk for details. "
         "The mirror at 151.101.1.69 answered, as did 8.8.8.8; the router 192.168.0.2, "
@@ -361,7 +361,7 @@ def test_pii_replaces_public_addresses_only():
 def test_pii_matches_datatrove(pages):
     from datatrove.pipeline.formatters import PIIFormatter as DPII
 
-    params = fineweb_params("pii")
+    params = block_params("fineweb", "pii")
     theirs = DPII(email_replacement=params["email_replacement"], ip_replacement=params["ip_replacement"])
     mine = PIIFormatter.from_preset()
     assert all(mine.format(p.text)[0] == theirs.format(p.text) for p in pages)
@@ -384,10 +384,10 @@ def test_duplicated_ngram_measure_matches_datatrove(english):
     against datatrove's find_all_duplicate on every English page (n as in FineWeb, then backwards)."""
     from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
 
-    from thresher.filters.gopher import RepeatedNgrams, word_ids
+    from thresher.filters.gopher_repetition import RepeatedNgrams, word_ids
     from thresher.filters.text import splits
 
-    ns = [int(n) for n in fineweb_params("gopher_repetition")["dup_n_grams"]]
+    ns = [int(n) for n in block_params("fineweb", "gopher_repetition")["dup_n_grams"]]
     checked = bounded = 0
     for p in english:
         words = splits(p.text).tokens

@@ -7,9 +7,9 @@ import glob
 import pyarrow.parquet as pq
 from conftest import read_record_at, shared_path
 
-from thresher.pipeline.decode import decode_html
-from thresher.pipeline.reader import WarcReader, expand_inputs
-from thresher.pipeline.run import bundled_sample_files
+from thresher.pipeline.read.decode import decode_html
+from thresher.pipeline.read.inputs import bundled_sample_files, expand_inputs
+from thresher.pipeline.read.warc import WarcReader
 
 
 def test_sample_run_rows_read_back_their_own_record(sample_run):

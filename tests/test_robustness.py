@@ -15,8 +15,9 @@ import pytest
 from conftest import read_docs
 from hostile import build_hostile_warc
 
-from thresher.pipeline.config import ConfigError, load_preset
-from thresher.pipeline.run import build_plan, execute
+from thresher.pipeline.run.local import execute
+from thresher.pipeline.run.plan import build_plan
+from thresher.pipeline.run.presets import ConfigError, load_preset
 
 THRESHER = [sys.executable, "-m", "thresher.pipeline.cli"]
 
@@ -70,7 +71,7 @@ def _urls(folder) -> set[str]:
         ("extends: fineweb\noverride:\n  gopher_quality: {min_doc_wordz: 3}\n", "has no parameter 'min_doc_wordz'"),
         ("extends: fineweb\noverride:\n  gopher_quality: {min_doc_words: many}\n", "parameter 'min_doc_words'"),
         ("extends: fineweb\noverride:\n  nope: {a: 1}\n", "no block 'nope'"),
-        ("pipeline: [{extract: {}}]\n", "needs parameter"),
+        ("pipeline: [{extract: {timeout: soon}}]\n", "parameter 'timeout'"),
         ("just a string\n", "a preset is a YAML mapping"),
         ("extends: fineweb\ncrawl: !!python/object/apply:os.system ['echo pwned']\n", "not valid YAML"),
     ],
@@ -185,7 +186,7 @@ def test_same_documents_with_any_number_of_workers(bench_corpus, reference_run, 
 def test_damage_never_hides_the_records_behind_it(tmp_path):
     """Whatever bytes a truncated or mislabelled member happens to hold, the good records after it
     are read and the damage is counted (warcio alone loses them in some byte layouts)."""
-    from thresher.pipeline.reader import WarcReader
+    from thresher.pipeline.read.warc import WarcReader
 
     for seed in range(10):
         path = str(tmp_path / f"hostile-{seed}.warc.gz")

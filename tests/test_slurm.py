@@ -20,9 +20,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from thresher.pipeline import cli, run
-from thresher.pipeline.crawl import expand_crawl, listing_url, parse_listing
-from thresher.pipeline.run import bundled_sample_files
+from thresher.pipeline import cli
+from thresher.pipeline.read.crawl import expand_crawl, listing_url, parse_listing
+from thresher.pipeline.read.inputs import bundled_sample_files
+from thresher.pipeline.run import plan as run_plan
 
 # the bundled `sample` preset (with MinHash dedup: filter (ending with the signatures) -> dedup_buckets
 # -> dedup_clusters -> final), with small shards so a killed task leaves some behind
@@ -164,7 +165,7 @@ def _wait_until(predicate, timeout: float, what: str, step: float = 0.5):
 
 @pytest.mark.slurm
 def test_killed_task_is_reported_and_resumed(cluster, kill_preset: str, tmp_path: Path, monkeypatch, capsys):
-    from thresher.pipeline.status_cmd import collect_status
+    from thresher.pipeline.run.status import collect_status
 
     monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
     sample = {Path(p).name: p for p in bundled_sample_files()}
@@ -229,9 +230,9 @@ def test_killed_task_is_reported_and_resumed(cluster, kill_preset: str, tmp_path
 
     # 4. the same documents as an uninterrupted run, none lost or duplicated
     local = tmp_path / "local"
-    plan = run.build_plan(kill_preset, inputs=files, output=str(local), tasks=3, workers=2)
+    plan = run_plan.build_plan(kill_preset, inputs=files, output=str(local), tasks=3, workers=2)
     assert [s.name for s in plan.stages] == STAGES
-    run.execute(plan, progress=False)
+    local.execute(plan, progress=False)
     expected = documents(local)
     assert expected and documents(out) == expected
     assert len({doc_id for doc_id, _ in documents(out)}) == len(expected)
@@ -249,7 +250,7 @@ def _write_listing(path: Path, lines: list[str]) -> Path:
 
 
 def test_crawl_listing_expands_to_urls(tmp_path: Path, monkeypatch):
-    from thresher.pipeline import crawl
+    from thresher.pipeline.read import crawl
 
     monkeypatch.setattr(crawl, "_check_http_support", lambda: None)  # reading them needs aiohttp; listing not
     lines = [
@@ -280,7 +281,7 @@ def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, monkeypatch):
 
 
 def test_crawl_errors_say_what_to_do(tmp_path: Path):
-    from thresher.pipeline.config import ConfigError
+    from thresher.pipeline.run.errors import ConfigError
 
     with pytest.raises(ConfigError, match="positive"):
         expand_crawl("CC-MAIN-2024-22", max_files=0)

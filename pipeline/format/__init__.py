@@ -1,0 +1,1 @@
+"""Format: blocks that rewrite kept documents' text without dropping any (PII)."""
