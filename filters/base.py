@@ -37,6 +37,14 @@ class Block:
     output_columns: ClassVar[dict[str, Any]] = {}
     drop_reasons: ClassVar[dict[str, str]] = {}
 
+    def setup_needed(self) -> str | None:
+        """What one-off work (a cache built once per machine) the block needs before workers start, as
+        a line to show while it runs; None when there is none. `setup()` does it."""
+        return None
+
+    def setup(self) -> None:
+        """The work `setup_needed` announced; a worker would otherwise do it, unannounced."""
+
     @classmethod
     def from_preset(cls, preset: str | None = None, **overrides):
         """The block with `preset`'s parameters (its defaults preset when None), changed by `overrides`."""

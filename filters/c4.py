@@ -25,6 +25,11 @@ class C4QualityFilter(BaseFilter, Block):
     """
 
     name = "⛰ C4 Quality"
+    drop_reasons = {
+        "lorem_ipsum": "a line contains 'lorem ipsum'",
+        "curly_bracket": "a line contains '{' (code)",
+        "too_few_sentences": "fewer than min_num_sentences sentences left after the line rules",
+    }
 
     def __init__(
         self,

@@ -15,6 +15,13 @@ class FineWebQualityFilter(BaseFilter, Block):
     """Drops list-like pages: few lines ending in punctuation, many short or repeated lines."""
 
     name = "🍷 FineWeb Quality"
+    drop_reasons = {
+        "empty": "no non-blank line",
+        "line_punct_ratio": "fewer than line_punct_thr of the lines end in terminal punctuation",
+        "short_line_ratio": "more than short_line_thr of the lines are short_line_length characters or less",
+        "char_dup_ratio": "repeated lines hold more than char_duplicates_ratio of the characters",
+        "list_ratio": "more than new_line_ratio newlines per word (a list)",
+    }
 
     def __init__(
         self,

@@ -20,6 +20,18 @@ class GopherQualityFilter(BaseFilter, Block):
 
     name = "🥇 Gopher Quality"
     output_columns = {"word_count": pa.int32()}
+    drop_reasons = {
+        "gopher_short_doc": "fewer than min_doc_words words (punctuation not counted)",
+        "gopher_long_doc": "more than max_doc_words words",
+        "gopher_below_avg_threshold": "mean word length below min_avg_word_length",
+        "gopher_above_avg_threshold": "mean word length above max_avg_word_length",
+        "gopher_too_many_hashes": "more '#' per word than max_symbol_word_ratio",
+        "gopher_too_many_ellipsis": "more ellipses per word than max_symbol_word_ratio",
+        "gopher_too_many_bullets": "more than max_bullet_lines_ratio of the lines start with a bullet",
+        "gopher_too_many_end_ellipsis": "more than max_ellipsis_lines_ratio of the lines end with an ellipsis",
+        "gopher_below_alpha_threshold": "fewer than max_non_alpha_words_ratio of the words hold a letter",
+        "gopher_enough_stop_words": "fewer than min_stop_words of the stop words appear",
+    }
 
     def __init__(
         self,

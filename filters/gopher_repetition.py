@@ -128,6 +128,15 @@ class GopherRepetitionFilter(BaseFilter, Block):
     """Drops documents made of repeated lines, paragraphs or n-grams."""
 
     name = "👯 Gopher Repetition"
+    drop_reasons = {
+        "empty": "no text",
+        "dup_para_frac": "more than dup_para_frac of the paragraphs are repeats",
+        "dup_para_char_frac": "repeated paragraphs hold more than dup_para_char_frac of the characters",
+        "dup_line_frac": "more than dup_line_frac of the lines are repeats",
+        "dup_line_char_frac": "repeated lines hold more than dup_line_char_frac of the characters",
+        "top_{n}_gram": "the most frequent word n-gram covers more than top_n_grams[n] of the characters",
+        "duplicated_{n}_n_grams": "repeated word n-grams cover more than dup_n_grams[n] of the characters",
+    }
 
     def __init__(
         self,

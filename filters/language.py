@@ -6,6 +6,7 @@ fastText LID model (the full lid.176.bin FineWeb used) can be named with `model_
 
 from __future__ import annotations
 
+import difflib
 import os
 from importlib import resources
 
@@ -14,12 +15,28 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from .base import Block, register
+from .presets import ConfigError
 
 _MODELS: dict[str, object] = {}  # path -> loaded model, once per process (never pickled with a step)
 
 
 def bundled_model_path() -> str:
     return str(resources.files("thresher.filters").joinpath("models", "lid.176.ftz"))
+
+
+def check_languages(languages: list[str] | None, model_path: str) -> None:
+    """Each kept language must be a label of the model: a typo would silently drop every page."""
+    if not languages:
+        return
+    labels = sorted(label.removeprefix("__label__") for label in load_model(model_path).get_labels())
+    for language in languages:
+        if language not in labels:
+            close = difflib.get_close_matches(str(language), labels, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ConfigError(
+                f"language {language!r} is not a label of {os.path.basename(model_path)}: {hint}give its codes "
+                f"(ISO 639, e.g. en, de, fr; {len(labels)} labels)"
+            )
 
 
 def load_model(path: str):
@@ -40,6 +57,10 @@ class LanguageFilter(BaseFilter, Block):
 
     name = "🌍 Language ID"
     output_columns = {"language": pa.string(), "language_score": pa.float32()}
+    drop_reasons = {
+        "not_{languages}": "the most likely language is none of `languages` and none of them scores above min_score",
+        "low_language_score": "the most likely language is kept but scores min_score or less",
+    }
 
     def __init__(
         self,
@@ -53,8 +74,10 @@ class LanguageFilter(BaseFilter, Block):
         self.languages = [languages] if isinstance(languages, str) else languages
         self.min_score = min_score
         self.model_path = model_path or bundled_model_path()
+        check_languages(self.languages, self.model_path)
+        self.reason = "not_" + "_".join(self.languages) if self.languages else "low_language_score"
 
-    def filter_batch(self, batch: list[Document]) -> list[bool]:
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         """One fastText call for the batch: its tables stay in the CPU caches from one text to the
         next (the same scores as one call per text). With min_score >= 0.5 only the best label can
         pass (any other has at most 1 - its probability <= 0.5), and fastText's k=1 is cheaper than
@@ -64,14 +87,16 @@ class LanguageFilter(BaseFilter, Block):
         labels, scores = load_model(self.model_path).predict(texts, k=k)
         return [self._decide(doc, lab, sc) for doc, lab, sc in zip(batch, labels, scores, strict=True)]
 
-    def _decide(self, doc: Document, labels: list[str], probs) -> bool:
+    def _decide(self, doc: Document, labels: list[str], probs) -> bool | tuple[bool, str]:
         scores = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
         lang, score = max(scores.items(), key=lambda kv: kv[1])
         doc.metadata["language"] = lang
         doc.metadata["language_score"] = score
-        if self.languages:
-            return any(scores.get(language, 0.0) > self.min_score for language in self.languages)
-        return score > self.min_score
+        if not self.languages:
+            return score > self.min_score or (False, "low_language_score")
+        if any(scores.get(language, 0.0) > self.min_score for language in self.languages):
+            return True
+        return False, "low_language_score" if lang in self.languages else self.reason
 
-    def filter(self, doc: Document) -> bool:
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.filter_batch([doc])[0]

@@ -90,11 +90,7 @@ class HashedBlocklist:
         """From the on-disk cache when it matches the tarball, else built from it and cached."""
         tar_path = tar_path or _assets() / "url_filterblacklistsv0_3_0.tar.gz"
         directory = directory or cache_dir()
-        signature = {"version": CACHE_VERSION, "source": str(tar_path), "size": tar_path.stat().st_size,
-                     "mtime": int(tar_path.stat().st_mtime)}
-        # one cache per tarball, so environments with different datatrove installs do not evict each other
-        tag = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:12]
-        meta_path, data_path = directory / f"url_blocklist-{tag}.json", directory / f"url_blocklist-{tag}.npy"
+        meta_path, data_path, signature = cls._cache_paths(tar_path, directory)
         cached = cls._read_cache(meta_path, data_path, signature)
         if cached is not None:
             return cached
@@ -102,6 +98,21 @@ class HashedBlocklist:
         cls._write_cache(directory, meta_path, data_path, signature, domains, urls)
         # map the cache just written, so this process holds the same shared pages as later ones
         return cls._read_cache(meta_path, data_path, signature) or cls(domains, urls)
+
+    @staticmethod
+    def is_cached(tar_path: Path | None = None, directory: Path | None = None) -> bool:
+        """Is the cache of the integrated blocklist built (and current)?"""
+        tar_path = tar_path or _assets() / "url_filterblacklistsv0_3_0.tar.gz"
+        meta_path, data_path, signature = HashedBlocklist._cache_paths(tar_path, directory or cache_dir())
+        return HashedBlocklist._read_cache(meta_path, data_path, signature) is not None
+
+    @staticmethod
+    def _cache_paths(tar_path: Path, directory: Path) -> tuple[Path, Path, dict]:
+        signature = {"version": CACHE_VERSION, "source": str(tar_path), "size": tar_path.stat().st_size,
+                     "mtime": int(tar_path.stat().st_mtime)}
+        # one cache per tarball, so environments with different datatrove installs do not evict each other
+        tag = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:12]
+        return directory / f"url_blocklist-{tag}.json", directory / f"url_blocklist-{tag}.npy", signature
 
     @classmethod
     def _read_cache(cls, meta_path: Path, data_path: Path, signature: dict) -> HashedBlocklist | None:
@@ -226,6 +237,14 @@ class URLFilter(BaseFilter, Block):
     """Drops documents whose URL is on the UT1 adult blocklist or contains banned words."""
 
     name = "😈 Url-filter"
+    drop_reasons = {
+        "domain": "the URL's registered domain is on the UT1 adult blocklist",
+        "subdomain": "the URL's full host is on the blocklist",
+        "url": "the URL itself is on the blocklist",
+        "hard_blacklisted": "a banned word is a word of the URL",
+        "soft_blacklisted": "soft_word_threshold or more soft-banned words are words of the URL",
+        "blacklisted_subword": "a banned sub-word appears anywhere in the normalised URL",
+    }
 
     def __init__(
         self, soft_word_threshold: int, use_integrated_lists: bool, batch_size: int = 1, exclusion_writer=None
@@ -242,6 +261,15 @@ class URLFilter(BaseFilter, Block):
         subwords = sorted(_word_list("banned_subwords.txt") - {""}) if use_integrated_lists else []
         # one regex for all sub-words (datatrove uses an Aho-Corasick automaton: same matches)
         self.banned_subwords = re.compile("|".join(map(re.escape, subwords))) if subwords else None
+
+    def setup_needed(self) -> str | None:
+        if self.use_integrated_lists and self.blocklist is None and not HashedBlocklist.is_cached():
+            return "building the URL blocklist cache (once per machine and datatrove install, ~40 s)"
+        return None
+
+    def setup(self) -> None:
+        if self.use_integrated_lists:
+            integrated_blocklist()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         url = doc.metadata.get("url")

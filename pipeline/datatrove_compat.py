@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from copy import deepcopy
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor import base as _executor_base
@@ -78,9 +79,20 @@ class RankExecutor(LocalPipelineExecutor):
     def pending_ranks(self) -> list[int]:
         return self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
 
-    def run_rank(self, rank: int) -> PipelineStats:
-        """One task, as datatrove's own pool runs it (its completion marker written at the end)."""
-        return self._run_for_rank(rank, 1)
+    def run_rank(self, rank: int, in_process: bool = False) -> PipelineStats:
+        """One task, as datatrove runs it (its completion marker written at the end). In this process
+        (`in_process`), on a copy of the pipeline, as datatrove's single-worker loop does: steps keep state."""
+        if not in_process:
+            return self._run_for_rank(rank, 1)
+        pipeline = self.pipeline
+        self.pipeline = deepcopy(pipeline)
+        try:
+            return self._run_for_rank(rank, 0)
+        finally:
+            self.pipeline = pipeline
+
+    def is_done(self, rank: int) -> bool:
+        return self.is_rank_completed(rank)
 
     def save_config(self) -> None:
         self.save_executor_as_json()

@@ -20,6 +20,8 @@ in the npz metadata.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyarrow as pa
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -45,10 +47,11 @@ class AIGeneratedTextFilter(BaseFilter, Block):
 
     name = "🤖 AI-text score"
     output_columns = {"ai_score": pa.float32(), "ai_evidence": pa.list_(pa.string())}
+    drop_reasons = {"ai_generated": "ai_score above threshold (only when a threshold is set)"}
 
     def __init__(
         self,
-        threshold: float | str | None,
+        threshold: float | Literal["1pct_fpr"] | None,
         languages: list[str],
         min_words: int,
         min_english_share: float,

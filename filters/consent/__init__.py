@@ -7,6 +7,7 @@ The block reads the HTTP headers and the HTML <head>, so it runs before `extract
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import pyarrow as pa
 from datatrove.data import Document
@@ -18,6 +19,7 @@ from .robots import DEFAULT_AI_AGENTS, NOT_CHECKED, RobotsIndex, host_key
 from .signals import OptOutDomains, RobotsTags, TdmRep, head_meta_tags
 
 POLICIES = ("ignore", "annotate", "drop")
+Policy = Literal["ignore", "annotate", "drop"]
 
 
 @register("consent")
@@ -51,13 +53,19 @@ class ConsentFilter(BaseFilter, Block):
         "noai": "noai",
         "tdm": "tdm_reservation",
     }
+    drop_reasons = {
+        "opt_out_domain": "the host is listed in opt_out_domains_file (opt_out_domains: drop)",
+        "robots_disallow": "robots.txt disallows an AI agent at this URL (robots: drop)",
+        "noai": "noai, or noindex/none addressed to an AI agent (noai: drop)",
+        "tdm_reservation": "tdm-reservation: 1 (tdm: drop)",
+    }
 
     def __init__(
         self,
-        robots: str = "annotate",
-        noai: str = "annotate",
-        tdm: str = "annotate",
-        opt_out_domains: str = "annotate",
+        robots: Policy = "annotate",
+        noai: Policy = "annotate",
+        tdm: Policy = "annotate",
+        opt_out_domains: Policy = "annotate",
         agents: list[str] | None = None,
         robots_index: str | None = None,
         opt_out_domains_file: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module with configure(parser) and main(args) -> int, help)
@@ -43,17 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
-    from ..run.errors import ConfigError, RunFailed
+    from ..run.errors import ConfigError, RunFailed, RunInterrupted
 
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
-    except (ConfigError, FileNotFoundError, PermissionError) as e:
+    except (ConfigError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
         print(f"thresher: error: {e}", file=sys.stderr)
         return 2
     except RunFailed as e:
         print(f"thresher: run failed: {e}", file=sys.stderr)
         return 1
+    except RunInterrupted as e:
+        print(f"thresher: interrupted: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("thresher: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `thresher status | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 

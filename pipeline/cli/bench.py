@@ -77,9 +77,11 @@ def main(args: argparse.Namespace) -> int:
     from ..lab import bench
 
     if args.extraction:
-        folder = args.aeb or bench.default_aeb_dir()
-        rows = bench.run_extraction(folder, args.limit)
-        print(bench.format_extraction(rows))
+        from ..lab import extraction_eval
+
+        folder = args.aeb or extraction_eval.default_aeb_dir()
+        rows = extraction_eval.run_extraction(folder, args.limit)
+        print(extraction_eval.format_extraction(rows))
         if args.json:
             print(json.dumps(rows, indent=2))
         return 0

@@ -10,8 +10,11 @@ import sys
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="preset name (fineweb, sample, thresher, fast) or path to a preset YAML")
-    p.add_argument("--input", "-i", action="append", help="WARC file, folder, glob or fsspec URL (repeatable)")
+    p.add_argument("--input", "-i", nargs="+", action="extend", metavar="PATH",
+                   help="WARC files, folders, globs or fsspec URLs (several, or repeat the option)")
     p.add_argument("--output", "-o", default="thresher-output", help="output folder (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear an output folder that holds another run (a run of the same making resumes)")
     p.add_argument("--workers", "-w", type=int, help="parallel worker processes (default: cores)")
     p.add_argument("--tasks", type=int, help="tasks (default: one per input file)")
     p.add_argument("--write-removed", action="store_true", default=None, help="write dropped documents to removed/")
@@ -58,7 +61,10 @@ def main(args: argparse.Namespace) -> int:
         write_removed=args.write_removed,
         crawl=crawl_name,
         robots=args.robots,
+        overwrite=args.overwrite,
     )
+    for line in plan_warnings(plan):
+        print(f"thresher: warning: {line}", file=sys.stderr)
     if not args.verbose:
         _quiet_datatrove()
     where = "SLURM" if args.executor == "slurm" else f"{plan.workers} worker(s)"
@@ -71,10 +77,28 @@ def main(args: argparse.Namespace) -> int:
         from ..run.slurm import execute_slurm
 
         return execute_slurm(plan, args)
-    stats = execute(plan, progress=not args.no_progress)
+    stats = execute(plan, progress=not args.no_progress, say=lambda line: print(f"thresher: {line}", file=sys.stderr))
     print(format_table(stats))
+    empty = stats["reader"].get("empty_files", 0)
+    if empty:
+        print(f"thresher: warning: {empty} input file(s) held no record (empty, or not an archive)", file=sys.stderr)
     print(f"\ndata: {os.path.join(plan.output, 'data')}   stats: {os.path.join(plan.output, 'stats.json')}")
     return 0 if stats["documents"]["accounted"] else 1
+
+
+def plan_warnings(plan) -> list[str]:
+    """What a user should know before the run starts: settings that cannot do what they say."""
+    out = []
+    consent = dict(plan.preset["pipeline"]).get("consent") or {}
+    if consent.get("robots") == "drop" and not plan.robots_index:
+        out.append(
+            "consent has robots: drop but no --robots files were given: robots.txt opt-outs are not checked "
+            "(consent_robots = not_checked); pass the crawl's robots.txt WARC files with --robots"
+        )
+    empty = [p for p in plan.inputs if "://" not in p and os.path.getsize(p) == 0]
+    if empty:
+        out.append(f"{len(empty)} input file(s) are empty (0 bytes), e.g. {empty[0]}")
+    return out
 
 
 def _start_workers_early(config: str) -> None:

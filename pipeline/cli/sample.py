@@ -94,8 +94,12 @@ def main(args: argparse.Namespace) -> int:
               f"{', '.join(blocks) or 'none (run with --write-removed)'}", file=sys.stderr)
         return 1
     if not shard_paths(args.run_dir, which):
+        if which == KEPT:
+            why = "not a run, or nothing written yet"
+        else:  # removed documents are written only when asked for
+            why = "removed documents are written only with --write-removed (or output: {write_removed: true})"
         where = "data/" if which == KEPT else "removed/"
-        print(f"thresher: no {where} shards in {args.run_dir} (not a run, or nothing written yet)", file=sys.stderr)
+        print(f"thresher: no {where} shards in {args.run_dir} ({why})", file=sys.stderr)
         return 1
     rows = sample_rows(args.run_dir, args.n, which, seed, args.reason)
     what = "kept" if which == KEPT else ("removed" if which == REMOVED else f"removed by {which}")

@@ -37,12 +37,12 @@ def find_document(run_dir: str, doc_id: str) -> tuple[dict, str, str | None] | N
 
     Reads only the `id` column of each shard until the id is found, then the one batch holding its row.
     """
-    wanted = normalise_id(doc_id)
+    wanted = normalise_id(doc_id).lower()  # UUIDs are case-insensitive; ids of ours are lower-case
     for block, path in shard_paths(run_dir):
         pf = pq.ParquetFile(path)
         if "id" not in pf.schema_arrow.names:
             continue
-        ids = pf.read(columns=["id"]).column("id")
+        ids = pc.utf8_lower(pf.read(columns=["id"]).column("id"))
         hits = pc.indices_nonzero(pc.fill_null(pc.equal(ids, wanted), False))
         if len(hits):
             return read_positions(path, [hits[0].as_py()])[0], path, block
@@ -135,7 +135,11 @@ def print_document(row: dict, shard: str, block: str | None, text_chars: int) ->
         except ValueError:
             print(row["metadata"])
     text = row.get("text") or ""
-    print(f"\n== text ({len(text):,} characters, {len(text.split()):,} words)")
+    if row.get("word_count") is not None:  # the same count as the column, not a second one
+        words = f"{row['word_count']:,} words as word_count counts them"
+    else:
+        words = f"{len(text.split()):,} whitespace-separated words"
+    print(f"\n== text ({len(text):,} characters, {words})")
     print(_clip(text, text_chars))
 
 

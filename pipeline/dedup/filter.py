@@ -26,6 +26,10 @@ class MinhashDedupFilter(BaseFilter, Block):
 
     name = "🎯 MinHash dedup"
     output_columns = {"dup_cluster_id": pa.int64(), "dup_cluster_size": pa.int32()}
+    drop_reasons = {
+        "exact_duplicate": "the same normalised text as the cluster's keeper",
+        "near_duplicate": "a MinHash near-duplicate of the cluster's keeper",
+    }
 
     def __init__(
         self,

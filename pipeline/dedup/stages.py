@@ -25,7 +25,6 @@ leave a half file that a later stage misreads.
 
 from __future__ import annotations
 
-import glob
 import os
 
 import numpy as np
@@ -314,15 +313,11 @@ def build_dedup_stages(
 
     `tasks` signature tasks read `filtered_dir` (left out with `with_signatures=False`, when the
     filter stage runs `signatures_step` itself); band keys are split into `tasks` partitions, one
-    bucket task each; clustering is one task over the duplicate edges only. Leftover files of a
-    run with another task count are removed here, so a later stage can never read them.
+    bucket task each; clustering is one task over the duplicate edges only. File names carry the task
+    count, so a stage never reads files written with another one.
     """
     p = MinhashParams.of(params)
     tasks = max(1, int(tasks))
-    for sub, keep in (("sig", f"-of-{tasks:05d}.tdd"), ("edges", f"-of-{tasks:05d}.tdd")):
-        for stale in glob.glob(os.path.join(work_dir, sub, "*.tdd")):
-            if not stale.endswith(keep):
-                os.remove(stale)
     stage_1 = [ParquetDocReader(filtered_dir), signatures_step(params, work_dir, tasks)]
     return ([("dedup_signatures", stage_1, tasks)] if with_signatures else []) + [
         ("dedup_buckets", [MinhashBuckets(work_dir, tasks, p)], tasks),

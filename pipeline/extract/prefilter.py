@@ -14,7 +14,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from ...filters.base import Block, register
-from ...filters.language import bundled_model_path, load_model
+from ...filters.language import bundled_model_path, check_languages, load_model
 
 # resiliparse options of the prefilter's quick text; an extractor with the same options reuses it
 PREFILTER_OPTIONS = {
@@ -72,6 +72,11 @@ class LanguagePrefilter(BaseFilter, Block):
     """
 
     name = "🌍 Language prefilter"
+    drop_reasons = {
+        "not_{languages}": "no kept language scores max_score on the page's quick text",
+        "not_{languages}_by_head": "the page declares another language and its title + description score no kept "
+        "language head_max_score",
+    }
 
     def __init__(
         self,
@@ -97,6 +102,7 @@ class LanguagePrefilter(BaseFilter, Block):
         self.max_lid_chars = max_lid_chars
         self.max_html_chars = max_html_chars
         self.model_path = model_path or bundled_model_path()
+        check_languages(self.languages, self.model_path)
         self.reason = "not_" + "_".join(self.languages or ["kept_languages"])
 
     @property

@@ -6,29 +6,23 @@ sandbox processes): peak RSS of the tree and of its largest process, and CPU sec
 datatrove run is the reference; it is slow (~2 minutes on 5,000 records, 2 cores), so its
 result is cached under the temp folder, keyed by the input files, worker count and versions.
 
-`--extraction` scores trafilatura (our settings) and resiliparse (the fast preset's settings)
-against the gold article text of the article-extraction-benchmark pages.
-
-Run as a module (`python -m thresher.pipeline.lab.bench datatrove|preset ...`) it is the child that
-runs one pipeline; `thresher bench` starts it.
+The datatrove child is `bench_datatrove`; a preset's child is `thresher run` itself.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from .bench_datatrove import datatrove_block_seconds, datatrove_timeouts
 
 # bump when what a cached datatrove result means changes
 CACHE_VERSION = 1
@@ -112,7 +106,7 @@ def _parquet_ids(folder: str) -> list[str] | None:
         return None
     ids: list[str] = []
     for path in sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True)):
-        ids += [_norm_id(v) for v in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
+        ids += [_norm_id(v) for v in pq.readtable(path, columns=["id"]).column("id").to_pylist()]
     return ids
 
 
@@ -190,142 +184,7 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
-# --- the datatrove reference --------------------------------------------------------------------
-
-
-def run_datatrove(files: list[str], out: str, workers: int, lid_model: str, extract_timeout: float = 1.0) -> None:
-    """datatrove's examples/fineweb.py, run locally and offline: filtering, then its 4 MinHash stages.
-
-    Offline changes only: the LID model comes from `lid_model`, tldextract uses its bundled suffix
-    list, the output is parquet, and TokensCounter (which downloads a tokenizer) is left out.
-    `extract_timeout` is trafilatura's per-page limit (1 s in the example).
-    """
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (  # not .dedup: it imports tokenizers
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-        MinhashDedupSignature,
-    )
-    from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-        LanguageFilter,
-        URLFilter,
-    )
-    from datatrove.pipeline.formatters import PIIFormatter
-    from datatrove.pipeline.readers import ParquetReader, WarcReader
-    from datatrove.pipeline.writers import ParquetWriter
-    from datatrove.utils.hashing import HashConfig
-    from tldextract import TLDExtract
-
-    input_dir = os.path.join(out, "input")
-    os.makedirs(input_dir, exist_ok=True)
-    for i, path in enumerate(files):  # datatrove reads a folder: link the inputs into one
-        os.symlink(os.path.abspath(path), os.path.join(input_dir, f"{i:05d}_{os.path.basename(path)}"))
-    tasks = len(files)
-    filtered, final = os.path.join(out, "filtered"), os.path.join(out, "final")
-    minhash = os.path.join(out, "minhash")
-    logs = os.path.join(out, "logs")
-
-    url_filter = URLFilter()
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=())  # bundled public suffix list, no fetch
-    language = LanguageFilter(languages=["en"])
-    language.model.MODEL_URL = lid_model  # instead of downloading lid.176.bin
-
-    config = MinhashConfig(
-        hash_config=HashConfig(hash_fc="sha1", precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5
-    )
-    stages = [
-        (
-            "filter",
-            [
-                WarcReader(input_dir, glob_pattern="*.warc*"),
-                url_filter,
-                Trafilatura(favour_precision=True, timeout=extract_timeout),
-                language,
-                GopherRepetitionFilter(),
-                GopherQualityFilter(),
-                C4QualityFilter(filter_no_terminal_punct=False),
-                FineWebQualityFilter(),
-                ParquetWriter(filtered),
-            ],
-            tasks,
-        ),
-        ("signatures", [ParquetReader(filtered), MinhashDedupSignature(f"{minhash}/signatures", config=config)], tasks),
-        (
-            "buckets",
-            [MinhashDedupBuckets(f"{minhash}/signatures", f"{minhash}/buckets", config=config)],
-            config.num_buckets,
-        ),
-        ("clusters", [MinhashDedupCluster(f"{minhash}/buckets", f"{minhash}/remove_ids", config=config)], 1),
-        (
-            "final",
-            [
-                ParquetReader(filtered),
-                MinhashDedupFilter(f"{minhash}/remove_ids"),
-                PIIFormatter(),
-                ParquetWriter(final),
-            ],
-            tasks,
-        ),
-    ]
-    for name, pipeline, n in stages:
-        LocalPipelineExecutor(
-            pipeline, tasks=n, workers=min(workers, n), logging_dir=os.path.join(logs, name)
-        ).run()
-
-
-def datatrove_block_seconds(out: str) -> list[tuple[str, float]]:
-    """(step, seconds summed over tasks) from each stage's merged stats.json."""
-    rows: list[tuple[str, float]] = []
-    for stage in ("filter", "signatures", "buckets", "clusters", "final"):
-        path = os.path.join(out, "logs", stage, "stats.json")
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            steps = json.load(f)
-        for step in steps:
-            ts = step.get("time_stats") or {}
-            seconds = ts.get("total", 0.0) if isinstance(ts, dict) else 0.0
-            rows.append((f"{stage}: {_plain(step.get('name', '?'))}", float(seconds)))
-    return rows
-
-
-def datatrove_timeouts(out: str) -> int:
-    """Documents datatrove's Trafilatura step dropped on its time limit."""
-    path = os.path.join(out, "logs", "filter", "stats.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        steps = json.load(f)
-    for step in steps:
-        value = (step.get("stats") or {}).get("timeout", 0)
-        if value:
-            return int(value["total"] if isinstance(value, dict) else value)
-    return 0
-
-
-def _plain(name: str) -> str:
-    """A step name without its emoji."""
-    return " ".join(re.sub(r"[^\w\s:().-]", " ", name).split()).lstrip("- ")
-
-
 # --- thresher presets ---------------------------------------------------------------------------
-
-
-def run_preset(preset: str, files: list[str], out: str, workers: int) -> int:
-    """`thresher run PRESET` on `files` (in this process, which is the measured child)."""
-    from ..cli import main as cli_main
-
-    argv = ["run", preset, "-o", out, "-w", str(workers), "--no-progress"]
-    for path in files:
-        argv += ["-i", path]
-    return cli_main(argv)
 
 
 def preset_results(out: str) -> tuple[list[tuple[str, float]], list[str] | None, list[str] | None, int]:
@@ -382,8 +241,8 @@ def save_cached(cache_dir: str, key: str, m: Measurement) -> None:
     os.replace(tmp, os.path.join(cache_dir, f"datatrove-{key}.json"))
 
 
-def _child(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "thresher.pipeline.lab.bench", *args]
+def _datatrove_child(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "thresher.pipeline.lab.bench_datatrove", *args]
 
 
 def measure_datatrove(
@@ -391,7 +250,7 @@ def measure_datatrove(
 ) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    argv = _child(["datatrove", "--out", out, "--workers", str(workers), "--lid-model", lid_model,
+    argv = _datatrove_child(["--out", out, "--workers", str(workers), "--lid-model", lid_model,
                    "--extract-timeout", str(extract_timeout or 1.0), *files])
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement("datatrove FineWeb", "datatrove", r["returncode"] == 0, workers, documents)
@@ -412,7 +271,9 @@ def measure_preset(
     run_out = os.path.join(out, "run")
     if extract_timeout is not None:
         preset = timeout_preset(preset, extract_timeout, os.path.join(out, "preset.yaml"))
-    argv = _child(["preset", preset, "--out", run_out, "--workers", str(workers), *files])
+    # the measured child is the command a user runs
+    argv = [sys.executable, "-m", "thresher.pipeline.cli", "run", preset, "-o", run_out, "-w", str(workers),
+            "--no-progress"] + [arg for path in files for arg in ("-i", path)]
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement(label, "preset", r["returncode"] == 0, workers, documents)
     _fill(m, r, os.path.join(out, "bench.log"))
@@ -570,7 +431,7 @@ def _version(distribution: str) -> str:
 # --- printing -----------------------------------------------------------------------------------
 
 
-def _table(rows: list[list[str]], right: set[int] | None = None) -> str:
+def table(rows: list[list[str]], right: set[int] | None = None) -> str:
     right = right if right is not None else set(range(1, len(rows[0])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -622,7 +483,7 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
             str(m.timeouts),
             f"{m.load_before:.1f}",
         ])
-    out += ["", _table(rows, right=set(range(2, 17)))]
+    out += ["", table(rows, right=set(range(2, 17)))]
     out.append(
         f"(published datatrove reference on this kind of machine: {PUBLISHED_DATATROVE['docs_per_s_2_workers']} "
         f"docs/s with 2 workers, {PUBLISHED_DATATROVE['docs_per_core_s']} per core, largest process "
@@ -642,7 +503,7 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
         rows = [["block (" + m.name + ")", "seconds", "share", "ms/doc"]]
         rows += [[name, f"{s:.1f}", f"{100 * s / total:.0f} %", f"{1000 * s / max(1, m.documents):.2f}"]
                  for name, s in m.block_seconds]
-        out += ["", "time per block (summed over tasks; ms per input document):", _table(rows)]
+        out += ["", "time per block (summed over tasks; ms per input document):", table(rows)]
     out += ["", "targets:"] + [f"  {line}" for line in targets(results, fineweb_label, fast_label)]
     return "\n".join(out)
 
@@ -681,137 +542,3 @@ def targets(results: list[Measurement], fineweb_label: str, fast_label: str) -> 
                      f"{_mb(m.peak_proc_rss)} MB (whole tree {_mb(m.peak_tree_rss)} MB over {m.processes} "
                      f"processes, {_mb(m.peak_tree_rss // max(1, m.workers))} MB per worker)")
     return lines
-
-
-# --- extraction quality -------------------------------------------------------------------------
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str | None) -> Counter:
-    return Counter(w.lower() for w in _WORD.findall(text or ""))
-
-
-def word_prf(predicted: str | None, gold: str) -> tuple[float, float, float]:
-    """Bag-of-words precision, recall and F1 of `predicted` against `gold`."""
-    p, g = words(predicted), words(gold)
-    common = sum((p & g).values())
-    precision = common / sum(p.values()) if p else 0.0
-    recall = common / sum(g.values()) if g else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
-def default_aeb_dir() -> str:
-    """shared/data/extraction/aeb beside the repo (THRESHER_AEB overrides)."""
-    if os.environ.get("THRESHER_AEB"):
-        return os.environ["THRESHER_AEB"]
-    return str(Path(__file__).resolve().parents[2] / "shared" / "data" / "extraction" / "aeb")
-
-
-def load_aeb(folder: str, limit: int | None = None) -> list[tuple[str, str, str]]:
-    """(page id, decoded html, gold text) for the pages of the article-extraction-benchmark."""
-    from ..read.decode import decode_html
-
-    with open(os.path.join(folder, "ground-truth.json"), encoding="utf-8") as f:
-        truth = json.load(f)
-    pages = []
-    for page_id in sorted(truth):
-        path = os.path.join(folder, "html", f"{page_id}.html.gz")
-        if not os.path.exists(path):
-            continue
-        with gzip.open(path, "rb") as f:
-            html, _ = decode_html(f.read())
-        pages.append((page_id, html, truth[page_id].get("articleBody") or ""))
-        if limit and len(pages) >= limit:
-            break
-    return pages
-
-
-def extractors() -> dict[str, object]:
-    """name -> callable(html) -> text, with the settings of the presets that use them."""
-    from ..extract.resiliparse import ResiliparseExtractor
-    from ..extract.trafilatura import TrafilaturaExtractor
-
-    traf = TrafilaturaExtractor.from_preset("fineweb")
-    resi = ResiliparseExtractor.from_preset("fast")
-    return {"trafilatura (fineweb preset)": traf.extract, "resiliparse (fast preset)": resi.extract}
-
-
-def run_extraction(folder: str, limit: int | None = None) -> list[dict]:
-    """Per extractor: mean word precision / recall / F1 over the pages, and ms per page."""
-    pages = load_aeb(folder, limit)
-    if not pages:
-        raise FileNotFoundError(f"no pages with gold text under {folder}")
-    rows = []
-    for name, extract in extractors().items():
-        extract(pages[0][1])  # warm-up: imports and lazy initialisation are not per-page cost
-        scores, times = [], []
-        wall0 = time.perf_counter()
-        for _, html, gold in pages:
-            t0 = time.process_time()  # CPU time: a busy shared machine does not inflate it
-            try:
-                text = extract(html)
-            except Exception:
-                text = None
-            times.append(time.process_time() - t0)
-            scores.append(word_prf(text, gold))
-        wall = time.perf_counter() - wall0
-        n = len(pages)
-        times.sort()
-        rows.append({
-            "extractor": name,
-            "pages": n,
-            "precision": sum(s[0] for s in scores) / n,
-            "recall": sum(s[1] for s in scores) / n,
-            "f1": sum(s[2] for s in scores) / n,
-            "ms_per_page": 1000 * sum(times) / n,
-            "ms_p50": 1000 * times[n // 2],
-            "ms_p99": 1000 * times[min(n - 1, int(n * 0.99))],
-            "wall_ms_per_page": 1000 * wall / n,
-        })
-    return rows
-
-
-def format_extraction(rows: list[dict]) -> str:
-    table = [["extractor", "pages", "precision", "recall", "F1", "CPU ms/page", "p50", "p99", "wall ms/page"]]
-    for r in rows:
-        table.append([r["extractor"], str(r["pages"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}",
-                      f"{r['f1']:.3f}", f"{r['ms_per_page']:.2f}", f"{r['ms_p50']:.2f}", f"{r['ms_p99']:.2f}",
-                      f"{r['wall_ms_per_page']:.2f}"])
-    load = os.getloadavg()[0]
-    return _table(table) + (
-        "\n(word-level bag-of-words precision / recall / F1 against the gold article text, mean over pages;"
-        f"\n one process, no sandbox; CPU ms per page; load average {load:.1f} on {os.cpu_count()} cores)"
-    )
-
-
-# --- child entry point --------------------------------------------------------------------------
-
-
-def _child_main(argv: list[str]) -> int:
-    """`python -m thresher.pipeline.lab.bench datatrove|preset ...`: run one pipeline (the measured child)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="thresher.pipeline.lab.bench")
-    sub = p.add_subparsers(dest="what", required=True)
-    d = sub.add_parser("datatrove")
-    d.add_argument("--out", required=True)
-    d.add_argument("--workers", type=int, default=1)
-    d.add_argument("--lid-model", required=True)
-    d.add_argument("--extract-timeout", type=float, default=1.0)
-    d.add_argument("files", nargs="+")
-    r = sub.add_parser("preset")
-    r.add_argument("preset")
-    r.add_argument("--out", required=True)
-    r.add_argument("--workers", type=int, default=1)
-    r.add_argument("files", nargs="+")
-    args = p.parse_args(argv)
-    if args.what == "datatrove":
-        run_datatrove(args.files, args.out, args.workers, args.lid_model, args.extract_timeout)
-        return 0
-    return run_preset(args.preset, args.files, args.out, args.workers)
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))

@@ -28,6 +28,8 @@ def expand_inputs(inputs: list[str]) -> list[str]:
             ]
         else:
             found = glob.glob(item, recursive=True) if glob.has_magic(item) else [item]
+            if found == [item] and not os.path.isfile(item):
+                raise FileNotFoundError(f"input {item!r}: no such file")
         if not found:
             raise FileNotFoundError(f"input {item!r} matches no file")
         files.extend(os.path.abspath(p) for p in found)

@@ -67,6 +67,7 @@ class WarcReader(PipelineStep):
         self.progress_dir = progress_dir
         self.removed_writer = None  # set by the pipeline builder when removed output is on
         self._rank = 0
+        self._file_records = 0
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -75,14 +76,18 @@ class WarcReader(PipelineStep):
         progress = ReadProgress(self.progress_dir, rank)
         with self.removed_writer if self.removed_writer is not None else contextlib.nullcontext():
             for path in self.files[rank::world_size]:
+                self._file_records = 0
                 yield from self.read_file(path, progress)
+                if self._file_records == 0:
+                    self.stat_update("empty_files")
+                    logger.warning(f"{path}: no record in it (empty, or not a WARC/ARC/WET file)")
                 progress.file_done(path)
         progress.close()
 
     def read_file(self, path: str, progress: ReadProgress | None = None) -> Iterator[Document]:
         """Documents of one file. After a damaged record, reading resumes at the next record boundary
         (next gzip member or `WARC/` header), so one bad record costs that record, not the file."""
-        state = FileState(crawl=self.crawl)
+        state = FileState(crawl=self.crawl, path=path)
         position: int | None = 0
         attempts = 0
         while position is not None:
@@ -126,6 +131,7 @@ class WarcReader(PipelineStep):
         """Counts one record and turns it into a document when it is an HTML response or WET text.
         `it` tells the record's byte range (warcio's iterator, or fastwarc's position)."""
         self.stat_update("records")
+        self._file_records += 1
         rec_type = record.rec_type
         if rec_type == "warcinfo":
             payload = record.content_stream().read(65536)
@@ -171,7 +177,7 @@ class WarcReader(PipelineStep):
             "warc_path": path,
             "warc_offset": offset,
             "warc_length": length,
-            "warc_record_id": headers.get_header("WARC-Record-ID"),
+            "warc_record_id": None if state.is_arc else headers.get_header("WARC-Record-ID"),
             "url": headers.get_header("WARC-Target-URI"),
             "warc_date": headers.get_header("WARC-Date"),
             "payload_digest": headers.get_header("WARC-Payload-Digest"),
@@ -182,6 +188,7 @@ class WarcReader(PipelineStep):
             "http_headers": list(http.headers) if http is not None else [],
             "source_format": "wet" if is_wet else "html",
         }
+        # a record without an id of its own (ARC, or a WARC record missing the header): file + offset
         doc_id = _record_id(meta["warc_record_id"]) or f"{os.path.basename(path)}:{offset}"
         if len(head) > self.max_record_bytes:
             return self._drop(Document(text="", id=doc_id, metadata={**meta, "charset": None}), "record_too_large")
@@ -247,11 +254,23 @@ def _member_checker(path: str):
 class FileState:
     """What reading one file has learnt so far (kept across resyncs)."""
 
-    def __init__(self, crawl: str | None):
+    def __init__(self, crawl: str | None, path: str | None = None):
         self.crawl = crawl
         self.members: _MemberChecker | None = None
         self.failed_at = 0
         self.seen_ids: set[str] = set()
+        self.records = 0
+        # ARC has no record ids: warcio makes up a random one per read, so ids come from the position
+        self.is_arc = path is not None and _is_arc(path)
+
+
+def _is_arc(path: str) -> bool:
+    """An ARC file starts with its `filedesc://` record (inside the gzip member for .arc.gz)."""
+    try:
+        with fsspec.open(path, "rb", compression="gzip" if path.lower().endswith(".gz") else None) as f:
+            return f.read(11) == b"filedesc://"
+    except (OSError, EOFError, ValueError, zlib.error):
+        return False
 
 
 def error_reason(e: Exception) -> str:

@@ -62,7 +62,7 @@ def render_card(s: Summary) -> str:
     lines.append(f"# {name}")
     lines.append("")
     lines.append(
-        f"Web text made by [thresher](https://github.com/) {version} from {len(inputs) or '?'} WARC file(s)"
+        f"Web text made by thresher {version} from {len(inputs) or '?'} WARC file(s)"
         + (f" of {', '.join(crawls)}" if crawls else "")
         + f": {kept:,} documents, {sc.words[KEPT]:,} words (whitespace-separated), kept in `data/*.parquet`."
     )

@@ -31,12 +31,16 @@ def _short(n: float) -> str:
         return f"{n / 1e6:.1f}M"
     if n >= 1e4:
         return f"{n / 1e3:.1f}k"
-    return f"{n:,.0f}" if float(n).is_integer() else f"{n:.3g}"
+    if float(n).is_integer():
+        return f"{n:,.0f}"
+    return f"{n:,.0f}" if abs(n) >= 100 else f"{n:.3g}"  # never 1.08e+03 on an axis
 
 
-def svg_hbars(rows: list[tuple[str, list[float]]], series: list[str], label_w: int = 260) -> str:
+def svg_hbars(rows: list[tuple[str, list[float]]], series: list[str], label_w: int | None = None) -> str:
     """Horizontal stacked bars, one row per label; every bar segment is a `rect.mark`."""
     bar_h, gap, top = 18, 6, 8
+    if label_w is None:  # room for the longest label (12 px text: ~7 px a character), up to 60 characters
+        label_w = max(160, min(7 * max((len(label) for label, _ in rows), default=0) + 16, 436))
     height = top + len(rows) * (bar_h + gap) + 24
     plot_w = W - label_w - 110
     vmax = max((sum(v) for _, v in rows), default=0) or 1
@@ -45,7 +49,7 @@ def svg_hbars(rows: list[tuple[str, list[float]]], series: list[str], label_w: i
     for i, (label, values) in enumerate(rows):
         y = top + i * (bar_h + gap)
         out.append(f'<text x="{label_w - 8}" y="{y + bar_h - 5}" text-anchor="end" class="lbl">'
-                   f'{_esc(label[:48])}<title>{_esc(label)}</title></text>')
+                   f'{_esc(label[:60])}<title>{_esc(label)}</title></text>')
         x = label_w
         for name, v in zip(series, values, strict=True):
             w = plot_w * v / vmax
@@ -143,7 +147,7 @@ def _reservoir_svg(samples: dict[str, Reservoir], bins: int = 30) -> str:
     if hi <= lo:
         hi = lo + 1
     step = (hi - lo) / bins
-    labels = [f"{lo + i * step:.3g}" for i in range(bins)]
+    labels = [_short(lo + i * step) for i in range(bins)]
     values = {}
     for s in SERIES:
         r = samples.get(s)

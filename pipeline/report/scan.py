@@ -32,7 +32,8 @@ TOP_LANGUAGES = 20
 COUNTER_CAP = 100_000  # distinct hosts kept before the rarest are pruned (top counts stay right)
 RESERVOIR = 20_000  # values kept per generic metric and series
 MAX_EXTRA_METRICS = 12
-HANDLED = {"ai_score", "language_score", "dup_cluster_size", "dup_cluster_id"}
+# plotted on their own; word_count (Gopher's count) would plot "words per document" a second time
+HANDLED = {"ai_score", "language_score", "dup_cluster_size", "dup_cluster_id", "word_count"}
 
 
 # --- reading a run -------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def read_positions(path: str, positions: list[int], batch_rows: int = BATCH_ROWS
 def task_progress(run_dir: str, run: dict | None) -> dict[str, tuple[int, int]]:
     """stage -> (tasks completed, tasks), from datatrove's completion markers."""
     out = {}
-    for stage, total in ((run or {}).get("tasks") or {}).items():
+    for stage, total in ((run or {}).get("stage_tasks") or {}).items():
         done = len(glob.glob(os.path.join(run_dir, "logs", stage, "completions", "*")))
         out[stage] = (min(done, int(total)), int(total))
     return out

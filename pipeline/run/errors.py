@@ -9,4 +9,9 @@ class RunFailed(RuntimeError):
     """The run stopped before finishing; the message says how to resume."""
 
 
-__all__ = ["ConfigError", "RunFailed"]
+class RunInterrupted(RuntimeError):
+    """Ctrl-C stopped the run: no task started after it, the running ones were ended; the message
+    says how many and how to resume."""
+
+
+__all__ = ["ConfigError", "RunFailed", "RunInterrupted"]

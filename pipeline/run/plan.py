@@ -24,6 +24,7 @@ from ..write.parquet import ParquetDocReader, ParquetShardWriter
 from ..write.schema import columns_of
 from .errors import ConfigError
 from .presets import block_class, load_preset
+from .record import check_folder, identity, write_record
 
 # blocks after which the run is split into stages (the block needs every earlier document first)
 STAGE_BREAKS = ("minhash_dedup",)
@@ -49,6 +50,8 @@ class RunPlan:
     workers: int
     robots: list[str] = field(default_factory=list)  # robots.txt WARC files, indexed before the run
     robots_index: str | None = None
+    write_removed: bool = False
+    crawl: str | None = None
 
 
 class TaskStart(PipelineStep):
@@ -80,6 +83,7 @@ class _Settings:
     max_rows: int
     write_removed: bool
     robots_index: str | None
+    preset_path: str
 
     @property
     def data_dir(self) -> str:
@@ -103,7 +107,10 @@ def build_plan(
     write_removed: bool | None = None,
     crawl: str | None = None,
     robots: list[str] | None = None,
+    overwrite: bool = False,
 ) -> RunPlan:
+    """The stages of `preset_name` over `inputs` into `output`, checked before anything is written: a
+    folder that holds another run is refused (or cleared, with `overwrite`)."""
     preset = load_preset(preset_name)
     items = inputs or preset.get("input") or []
     if not items:
@@ -122,7 +129,10 @@ def build_plan(
         max_rows=int(out_cfg.get("max_rows_per_shard", 50_000)),
         write_removed=bool(out_cfg.get("write_removed", False) if write_removed is None else write_removed),
         robots_index=os.path.join(output, "work", "robots.sqlite") if robots_files else None,
+        preset_path=preset["_path"],
     )
+    made_of = identity(preset, files, n_tasks, run.write_removed, robots_files, crawl)
+    check_folder(output, made_of, overwrite)  # before any block is built: a refusal costs nothing
     steps = preset["pipeline"]
     cut = next((i for i, (name, _) in enumerate(steps) if name in STAGE_BREAKS), None)
     first_blocks = _make_blocks(steps if cut is None else steps[:cut], run)
@@ -136,7 +146,7 @@ def build_plan(
         dedup_stages = dedup.build_dedup_stages(dedup_params, run.filtered_dir, run.work_dir, n_tasks, False)
         stages += [Stage(name, pipeline, n) for name, pipeline, n in dedup_stages]
         stages.append(_final_stage(run, later_blocks, columns, removed))
-    return RunPlan(
+    plan = RunPlan(
         preset=preset,
         output=output,
         inputs=files,
@@ -144,7 +154,10 @@ def build_plan(
         workers=max(1, min(workers or os.cpu_count() or 1, n_tasks)),
         robots=robots_files,
         robots_index=run.robots_index,
+        write_removed=run.write_removed,
+        crawl=crawl,
     )
+    return plan
 
 
 def _make_blocks(specs: list[tuple[str, dict]], run: _Settings) -> list[tuple[str, PipelineStep]]:
@@ -154,7 +167,10 @@ def _make_blocks(specs: list[tuple[str, dict]], run: _Settings) -> list[tuple[st
         kwargs = dict(params)
         if name == "consent" and run.robots_index:
             kwargs["robots_index"] = run.robots_index
-        built.append((name, cls(**kwargs)))
+        try:
+            built.append((name, cls(**kwargs)))
+        except (ValueError, TypeError) as e:  # ConfigError is a ValueError too
+            raise ConfigError(f"{run.preset_path}: block {name!r}: {e}") from None
     return built
 
 
@@ -244,45 +260,37 @@ def input_bytes_per_task(files: list[str], n_tasks: int) -> list[int] | None:
 
 
 def check_output(output: str) -> None:
-    """Fail before any work if the output folder cannot be written."""
-    try:
-        os.makedirs(output, exist_ok=True)
-        probe = os.path.join(output, ".thresher-write-test")
-        with open(probe, "w") as f:
-            f.write("x")
-        os.remove(probe)
-    except OSError as e:
-        raise ConfigError(f"output folder {output!r} is not writable ({e.strerror}); choose another --output") from None
-    free = shutil.disk_usage(output).free
+    """Fail before any work if the output folder cannot be made or written (nothing is created here)."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ConfigError(f"output {output!r} is a file, not a folder; choose another --output")
+    existing = output
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing) or "."
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {output!r} is not writable ({existing} is not); choose another --output")
+    free = shutil.disk_usage(existing).free
     if free < 64 << 20:
         raise ConfigError(
             f"output folder {output!r} has only {free >> 20} MB free; free space or choose another --output"
         )
 
 
-def write_run_json(plan: RunPlan, executor: str) -> None:
-    """OUTPUT/run.json: the resolved preset, inputs and stages (read by report and status)."""
-    with open(os.path.join(plan.output, "run.json"), "w") as f:
-        json.dump(
-            {
-                "preset": plan.preset.get("_path"),
-                "pipeline": [[n, p] for n, p in plan.preset["pipeline"]],
-                "inputs": plan.inputs,
-                "stages": [s.name for s in plan.stages],
-                "tasks": {s.name: s.tasks for s in plan.stages},
-                "executor": executor,
-            },
-            f,
-            indent=2,
-            default=str,
-        )
-
-
-def prepare(plan: RunPlan) -> None:
-    """Work every executor needs done once before the stages: the robots.txt index."""
+def prepare(plan: RunPlan, executor: str, say=None) -> None:
+    """Work every executor needs done once before the stages, each announced through `say`: the output
+    folder and its record, the blocks' one-off setup (caches), the robots.txt index."""
+    say = say or (lambda line: None)
+    os.makedirs(plan.output, exist_ok=True)
+    write_record(plan, executor)
+    for stage in plan.stages:
+        for _, block in stage.blocks:
+            message = block.setup_needed() if hasattr(block, "setup_needed") else None
+            if message:
+                say(message)
+                block.setup()
     if plan.robots_index and not os.path.exists(plan.robots_index):
         from ..read.robots import build_robots_index
 
+        say(f"indexing the robots.txt captures of {len(plan.robots)} file(s)")
         os.makedirs(os.path.dirname(plan.robots_index), exist_ok=True)
         counts = build_robots_index(plan.robots, plan.robots_index)
         with open(os.path.join(plan.output, "robots-index.json"), "w") as f:

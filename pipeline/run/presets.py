@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import types
+import typing
 from typing import Any
 
 from ...filters.base import REGISTRY, parameters
@@ -56,45 +58,62 @@ def load_preset(name_or_path: str, validate: bool = True) -> dict:
     return preset
 
 
-_SIMPLE_TYPES = {
-    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "bool": lambda v: isinstance(v, bool),
-    "str": lambda v: isinstance(v, str),
-    "list": lambda v: isinstance(v, (list, tuple)),
-    "tuple": lambda v: isinstance(v, (list, tuple)),
-    "dict": lambda v: isinstance(v, dict),
-    "None": lambda v: v is None,
-}
+def _evaluated(cls: type) -> dict[str, Any]:
+    """The annotations of `cls`'s parameters as types (they are strings under `from __future__`)."""
+    try:
+        sig = inspect.signature(cls.__init__, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        return {}
+    return {n: p.annotation for n, p in sig.parameters.items()}
 
 
-def _check_type(value: Any, param: inspect.Parameter) -> bool:
-    """Does a YAML value fit the annotation (`float | None`, `list[str]`, ...)? Unknown types pass."""
-    ann = param.annotation
-    if ann is inspect.Parameter.empty:
-        return True
-    text = ann if isinstance(ann, str) else str(ann)
-    checks = []
-    for part in text.split("|"):
-        base = part.strip().split("[", 1)[0].removeprefix("typing.")
-        if base not in _SIMPLE_TYPES:
-            return True
-        checks.append(_SIMPLE_TYPES[base])
-    return any(check(value) for check in checks)
+def _fits(value: Any, ann: Any) -> bool:
+    """Does a YAML value fit the annotation (`float | None`, `list[str]`, `Literal["a", "b"]`)? Types it
+    does not know pass."""
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(ann))
+    if origin is typing.Literal:
+        return value in typing.get_args(ann)
+    if ann is type(None):
+        return value is None
+    if ann is bool:
+        return isinstance(value, bool)
+    if ann in (int, float):
+        return isinstance(value, (int, float) if ann is float else int) and not isinstance(value, bool)
+    if ann is str:
+        return isinstance(value, str)
+    if (origin or ann) in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if (origin or ann) is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def expected(ann: Any) -> str:
+    """The annotation in words: `one of ignore, annotate, drop`, `a number or 1pct_fpr or null`."""
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(expected(arg) for arg in typing.get_args(ann))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(ann)))
+    words = {type(None): "null", bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+             list: "a list", tuple: "a list", dict: "a mapping"}
+    return words.get(origin or ann, str(ann))
 
 
 def _validate(preset: dict, path: str) -> None:
     for name, params in preset["pipeline"]:
-        valid = parameters(block_class(name))
+        cls = block_class(name)
+        valid = parameters(cls)
+        types_ = _evaluated(cls)
         for key, value in params.items():
             if key not in valid:
                 raise ConfigError(
                     f"{path}: block {name!r} has no parameter {key!r}; valid: {', '.join(valid) or 'none'}"
                 )
-            if not _check_type(value, valid[key]):
-                raise ConfigError(
-                    f"{path}: block {name!r} parameter {key!r} = {value!r} should be {valid[key].annotation}"
-                )
+            if key in types_ and not _fits(value, types_[key]):
+                raise ConfigError(f"{path}: block {name!r} parameter {key!r} = {value!r}: give {expected(types_[key])}")
             if key.endswith(_FILE_PARAMS) and isinstance(value, str) and "://" not in value:
                 if not os.path.isfile(os.path.expanduser(value)):
                     raise ConfigError(

@@ -23,7 +23,7 @@ from functools import partial
 
 from ..datatrove_compat import SlurmStageExecutor, launch_slurm_job
 from .errors import ConfigError
-from .plan import RunPlan, Stage, check_output, prepare, write_run_json
+from .plan import RunPlan, Stage, check_output, prepare
 from .status import (
     DEAD_DEPENDENCY,
     JOBS_FILE,
@@ -55,8 +55,7 @@ def execute_slurm(plan: RunPlan, args: argparse.Namespace) -> int:
         print(f"thresher: waiting for the jobs already running for this output ({', '.join(live)})",
               file=sys.stderr)
         wait_for_jobs(live, plan.output)
-    write_run_json(plan, "slurm")
-    prepare(plan)  # once, here, before any task needs it (e.g. the robots.txt index)
+    prepare(plan, "slurm", lambda line: print(f"thresher: {line}", file=sys.stderr))  # once, before any task
     submission = submit(plan, args, finalize=not wait)
     submitted = [j for s in submission["stages"].values() for j in s["jobs"]]
     if not submitted:

@@ -19,7 +19,8 @@ JOBS_FILE = "slurm_jobs.json"  # under RUN_DIR/logs: every SLURM submission of t
 LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
                "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "STOPPED"}
 DEAD_DEPENDENCY = "DependencyNeverSatisfied"  # pending forever unless the cluster kills invalid dependencies
-STATES = ("done", "running", "pending", "failed", "not run")
+STATES = ("done", "running", "pending", "failed", "interrupted", "not run")
+INTERRUPTED = "interrupted"  # logs/<stage>/interrupted: the last local attempt was stopped by Ctrl-C
 
 
 @dataclass
@@ -121,15 +122,16 @@ def collect_status(run_dir: str) -> list[StageStatus]:
     latest = submissions[-1] if submissions else {}
     stages: list[StageStatus] = []
     for name in run.get("stages", []):
-        n_tasks = int((run.get("tasks") or {}).get(name, 0))
+        n_tasks = int((run.get("stage_tasks") or {}).get(name, 0))
         folder = os.path.join(run_dir, "logs", name)
         completions = os.path.join(folder, "completions")
         done = {int(f) for f in os.listdir(completions) if f.isdigit()} if os.path.isdir(completions) else set()
         slurm = slurm_task_states(run_dir, latest, name) if latest else {}
         status = StageStatus(name, n_tasks, counts=dict.fromkeys(STATES, 0))
         status.jobs = [str(j) for j in ((latest.get("stages") or {}).get(name) or {}).get("jobs", [])]
+        stopped = os.path.exists(os.path.join(folder, INTERRUPTED))
         for rank in range(n_tasks):
-            task = _task_state(folder, rank, rank in done, slurm.get(rank))
+            task = _task_state(folder, rank, rank in done, slurm.get(rank), stopped)
             status.counts[task.state] += 1
             if task.state == "failed":
                 status.failed.append(task)
@@ -137,7 +139,7 @@ def collect_status(run_dir: str) -> list[StageStatus]:
     return stages
 
 
-def _task_state(folder: str, rank: int, done: bool, rec: dict[str, str] | None) -> TaskState:
+def _task_state(folder: str, rank: int, done: bool, rec: dict[str, str] | None, stopped: bool) -> TaskState:
     log = os.path.join(folder, "logs", f"task_{rank:05d}.log")
     task = TaskState(rank, "done", log=log if os.path.exists(log) else None)
     if done:
@@ -156,7 +158,10 @@ def _task_state(folder: str, rank: int, done: bool, rec: dict[str, str] | None) 
         else:  # ended without a completion marker: failed, unless it never started (dependency failed)
             task.state = "failed" if task.slurm_log or task.log else "not run"
         return task
-    task.state = "failed" if task.log else "not run"
+    if task.log is None:
+        task.state = "not run"
+    else:  # started, not finished, and no SLURM record: stopped by Ctrl-C, or failed (killed, an error)
+        task.state = "interrupted" if stopped else "failed"
     return task
 
 
@@ -186,6 +191,8 @@ def format_status(run_dir: str, stages: list[StageStatus], lines: int = 12, max_
                 break
             shown += 1
             what = f"job {task.job}, {task.slurm_state}" if task.job else "no SLURM record left"
+            if not task.job and not any(stage.jobs for stage in stages):
+                what = "local run"
             out.append(f"\nfailed: {stage.name} rank {task.rank} ({what})")
             for label, path in (("task log", task.log), ("slurm log", task.slurm_log)):
                 if path:
@@ -196,6 +203,8 @@ def format_status(run_dir: str, stages: list[StageStatus], lines: int = 12, max_
     live = sum(s.counts["running"] + s.counts["pending"] for s in stages)
     if all(s.counts["done"] == s.tasks for s in stages):
         out.append("\ncomplete: every task of every stage is done")
+    elif any(s.counts.get("interrupted") for s in stages) and not live:
+        out.append("\ninterrupted (Ctrl-C): run the same `thresher run` command again to resume")
     elif live:
         out.append(f"\nin progress: {live} task(s) running or pending")
     else:

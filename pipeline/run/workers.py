@@ -8,6 +8,7 @@ starts it before its own imports so that the two happen side by side.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Iterable
 from importlib.util import find_spec
 
@@ -37,7 +38,24 @@ def start_forkserver(modules: Iterable[str]) -> multiprocessing.context.BaseCont
     return ctx
 
 
-def fork_children() -> None:
-    """Workers start by forkserver, and a forkserver child inherits that start method; the
-    extraction sandbox must instead fork (instant, modules already loaded) to start within its timeout."""
+def init_worker() -> None:
+    """A worker leaves Ctrl-C to the main process, which stops the run as a whole (a worker that took
+    SIGINT itself would fail its task and take the next one). Workers start by forkserver, and a
+    forkserver child inherits that start method; the extraction sandbox must instead fork (instant,
+    modules already loaded) to start within its timeout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     multiprocessing.set_start_method("fork", force=True)
+
+
+def stop_workers() -> None:
+    """Ends the workers and their extraction sandboxes: the processes below this one's own children
+    (workers are children of the forkserver, which itself stays up for the next run in this process)."""
+    import psutil
+
+    doomed = [p for child in psutil.Process().children() for p in child.children(recursive=True)]
+    for proc in doomed:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(doomed, timeout=5)
