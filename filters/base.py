@@ -3,10 +3,11 @@
 A block is a datatrove `PipelineStep` (most are `BaseFilter`s) decorated with `@register("name")`:
 
 - the name is what presets call it (`- gopher_quality: {...}`), written only in the decorator;
-- its constructor's parameters are what a preset may set; a parameter without a default in the
-  signature is a threshold, and one left out is read from the block's defaults preset (FineWeb's,
-  `configs/fineweb.yaml`, unless the decorator names another), so `GopherQualityFilter()` builds
-  with FineWeb's settings as datatrove's does, and the numbers stay written once, in the preset;
+- its constructor's parameters are what a preset may set; a parameter left out is read from the
+  block's defaults preset (FineWeb's, `configs/fineweb.yaml`, unless the decorator names another)
+  when that preset sets it, so `GopherQualityFilter()` builds with FineWeb's settings as datatrove's
+  does and the numbers stay written once, in the preset; a parameter without a default in the
+  signature is a threshold, which the defaults preset must set;
 - `output_columns` (name -> pyarrow type) are the typed columns its values land in;
 - `drop_reasons` (reason -> when) are the reasons it gives for a drop; `{n}` stands for a number,
   `{languages}` for the kept languages joined by `_`.
@@ -86,16 +87,14 @@ def _preset_defaults(cls: type, init):
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):
         bound = sig.bind_partial(self, *args, **kwargs).arguments
-        missing = [n for n in thresholds(cls) if n not in bound]
-        if missing:
-            defaults = block_params(type(self).defaults_preset, type(self).block)
-            absent = [n for n in missing if n not in defaults]
-            if absent:
-                raise ConfigError(
-                    f"{type(self).__name__} needs {', '.join(absent)} (the {type(self).defaults_preset} preset "
-                    f"does not set them)"
-                )
-            kwargs.update({n: defaults[n] for n in missing})
+        defaults = block_params(type(self).defaults_preset, type(self).block)
+        kwargs.update({n: defaults[n] for n in parameters(cls) if n not in bound and n in defaults})
+        absent = [n for n in thresholds(cls) if n not in bound and n not in defaults]
+        if absent:
+            raise ConfigError(
+                f"{type(self).__name__} needs {', '.join(absent)} (the {type(self).defaults_preset} preset "
+                f"does not set them)"
+            )
         init(self, *args, **kwargs)
 
     __init__._fills_from_preset = True

@@ -89,8 +89,8 @@ _ABBREVIATIONS = frozenset(
     N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. O.O O.o Oct. Okla. Ore. Pa. Ph.D. Prof. Rep. Rev. S.C. Sen.
     Sep. Sept. St. Tenn. V.V Va. Wash. Wis. a. a.m. b. c. co. d. e. e.g. f. g. h. i. i.e. j. k. l. m. n.
     o. o.0 o.O o.o p. p.m. q. r. s. t. u. v. v.s. v.v vs. w. x. y. z. ä. ö. ü. and/or"""
-    # spaCy's base exceptions: emoticons and a few symbols
-    r""" — ' '' C++ ]= ;-) XD 0_0 O_O V.V 0.o 0.0 :X 8D )-: :-x (: :-] 8) =] :'-( :1 (>_<) <33 -_- <333
+        # spaCy's base exceptions: emoticons and a few symbols
+        r""" — ' '' C++ ]= ;-) XD 0_0 O_O V.V 0.o 0.0 :X 8D )-: :-x (: :-] 8) =] :'-( :1 (>_<) <33 -_- <333
     0_o XDD ¯\(ツ)/¯ :))) (= ;) :)) :( :| =3 (; :D :} :'-) :(( (¬_¬) :] (-: :* =D :-O O.o o_o :-X :o) -__-
     (-_-) :p V_V :o :-> :0 (o: :-} :O o_0 :-) :) xD :x O_o :((( <.< =| :-((( ^_^ [= [: ಠ︵ಠ ): 8-) @_@ =[
     :-D (._.) :'( :-3 :-0 ^___^ :-( ._. o.o :/ :-* :3 (╯°□°）╯︵┻━┻ [-: 8-D :P o.O :-))) =( :-| </3 :')
@@ -283,9 +283,7 @@ def tokenize(text: str) -> list[str]:
 
 
 # spaCy's sentencizer: a sentence ends after one of these tokens, once a non-punctuation token follows
-_SENT_END = frozenset(
-    "!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡。"
-)
+_SENT_END = frozenset("!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡。")
 _PUNCT_TOKEN = regex.compile(r"^\p{P}+$")
 _CHUNK_RE = re.compile(r"\S+")
 

@@ -72,6 +72,7 @@ class HashedBlocklist:
     @classmethod
     def from_lists(cls, domains, urls) -> HashedBlocklist:
         """From in-memory lists (tests, custom lists)."""
+
         def hashed(items) -> np.ndarray:
             return _sorted_unique(np.fromiter((hash64(x) for x in items), dtype=np.uint64))
 
@@ -108,8 +109,12 @@ class HashedBlocklist:
 
     @staticmethod
     def _cache_paths(tar_path: Path, directory: Path) -> tuple[Path, Path, dict]:
-        signature = {"version": CACHE_VERSION, "source": str(tar_path), "size": tar_path.stat().st_size,
-                     "mtime": int(tar_path.stat().st_mtime)}
+        signature = {
+            "version": CACHE_VERSION,
+            "source": str(tar_path),
+            "size": tar_path.stat().st_size,
+            "mtime": int(tar_path.stat().st_mtime),
+        }
         # one cache per tarball, so environments with different datatrove installs do not evict each other
         tag = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:12]
         return directory / f"url_blocklist-{tag}.json", directory / f"url_blocklist-{tag}.npy", signature
@@ -147,8 +152,9 @@ class HashedBlocklist:
         return arrays["domains"], arrays["urls"]
 
     @staticmethod
-    def _write_cache(directory: Path, meta_path: Path, data_path: Path, signature: dict,
-                     domains: np.ndarray, urls: np.ndarray) -> None:
+    def _write_cache(
+        directory: Path, meta_path: Path, data_path: Path, signature: dict, domains: np.ndarray, urls: np.ndarray
+    ) -> None:
         """Data first, then the metadata that validates it, each by atomic rename."""
         try:
             directory.mkdir(parents=True, exist_ok=True)

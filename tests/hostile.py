@@ -29,12 +29,18 @@ def good_page(title: str) -> bytes:
     return f"<html><head><title>{title}</title></head><body><article>{body}</article></body></html>".encode()
 
 
-def _record(writer: WARCWriter, url: str, payload: bytes, headers: list[tuple[str, str]] | None = None,
-            record_id: str | None = None) -> None:
+def _record(
+    writer: WARCWriter,
+    url: str,
+    payload: bytes,
+    headers: list[tuple[str, str]] | None = None,
+    record_id: str | None = None,
+) -> None:
     http = StatusAndHeaders("200 OK", headers or [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
     warc_headers = {"WARC-Record-ID": record_id or f"<urn:uuid:{_uuid()}>", "WARC-Date": "2024-05-01T00:00:00Z"}
-    rec = writer.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http,
-                                    warc_headers_dict=warc_headers)
+    rec = writer.create_warc_record(
+        url, "response", payload=io.BytesIO(payload), http_headers=http, warc_headers_dict=warc_headers
+    )
     writer.write_record(rec)
 
 
@@ -69,16 +75,23 @@ def build_hostile_warc(path: str, big_page_mb: int = 50, seed: int = 0) -> dict[
 
     add("http://good.example/1", "good", good_page("first"))
     add("http://binary.example/", "binary labelled text/html", bytes(range(256)) * 400)
-    add("http://latin1-declared-utf8.example/", "invalid encoding",
-        "<html><body><p>Café crème brûlée à la façon de grand-mère, déjà servie.</p></body></html>".encode("latin-1"))
+    add(
+        "http://latin1-declared-utf8.example/",
+        "invalid encoding",
+        "<html><body><p>Café crème brûlée à la façon de grand-mère, déjà servie.</p></body></html>".encode("latin-1"),
+    )
     mixed = good_page("mixed").replace(b"</article>", "<p>Пример текста</p>".encode("cp1251") + b"</article>")
     add("http://mixed-encoding.example/", "mixed encodings", mixed)
     add("http://big.example/", "50 MB page", b"<html><body>" + b"<p>big page</p>" * (big_page_mb * 70_000) + b"</body>")
     deep = b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000
     add("http://deep.example/", "nested 100,000 levels", deep)
     bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=1, mtime=0)
-    add("http://bomb.example/", "gzip bomb in Content-Encoding", bomb,
-        headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
+    add(
+        "http://bomb.example/",
+        "gzip bomb in Content-Encoding",
+        bomb,
+        headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+    )
     add("http://empty.example/", "empty record", b"")
     dup_id = f"<urn:uuid:{_uuid()}>"
     add("http://dup-first.example/", "good (first of a duplicated record id)", good_page("dup one"), record_id=dup_id)

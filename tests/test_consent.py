@@ -31,17 +31,33 @@ ALL_AGENTS = list(DEFAULT_AI_AGENTS)
 ROBOTS = [
     ("http://allowall.test/robots.txt", 200, [], b"User-agent: *\nAllow: /\n", DAY),
     ("https://gpt.test/robots.txt", 200, [], b"User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n", DAY),
-    ("https://wild.test/robots.txt", 200, [], b"User-agent: CCBot\nDisallow: /*.pdf$\nDisallow: /private*/secret\n",
-     DAY),
-    ("https://override.test/robots.txt", 200, [],
-     b"User-agent: ClaudeBot\nUser-agent: anthropic-ai\nDisallow: /news/\nAllow: /news/public/\n", DAY),
+    (
+        "https://wild.test/robots.txt",
+        200,
+        [],
+        b"User-agent: CCBot\nDisallow: /*.pdf$\nDisallow: /private*/secret\n",
+        DAY,
+    ),
+    (
+        "https://override.test/robots.txt",
+        200,
+        [],
+        b"User-agent: ClaudeBot\nUser-agent: anthropic-ai\nDisallow: /news/\nAllow: /news/public/\n",
+        DAY,
+    ),
     ("https://blanket.test/robots.txt", 200, [], b"User-agent: *\nDisallow: /\n", DAY),
     # malformed: a BOM, invalid UTF-8, NULs, HTML, a missing colon, a misspelling, a 100 kB line, a bad pattern
-    ("https://malformed.test/robots.txt", 200, [],
-     b"\xef\xbb\xbf\xff\xfe\x00\x00garbage\nUser-agent GPTBot\nDisalow: /blocked\n<html><body>oops</body></html>\n"
-     + b"Disallow: /" + b"A" * 100_000 + b"\nUser-agent: *\nDisallow: /*[[[(\n", DAY),
-    ("https://brokengzip.test/robots.txt", 200, [("Content-Encoding", "gzip")], b"User-agent: *\nDisallow: /\n",
-     DAY),
+    (
+        "https://malformed.test/robots.txt",
+        200,
+        [],
+        b"\xef\xbb\xbf\xff\xfe\x00\x00garbage\nUser-agent GPTBot\nDisalow: /blocked\n<html><body>oops</body></html>\n"
+        + b"Disallow: /"
+        + b"A" * 100_000
+        + b"\nUser-agent: *\nDisallow: /*[[[(\n",
+        DAY,
+    ),
+    ("https://brokengzip.test/robots.txt", 200, [("Content-Encoding", "gzip")], b"User-agent: *\nDisallow: /\n", DAY),
     ("http://moved.test/robots.txt", 301, [("Location", "https://www.moved.test/robots.txt")], b"", DAY),
     ("https://www.moved.test/robots.txt", 200, [], b"User-agent: GPTBot\nDisallow: /\n", "2024-02-20T12:00:05Z"),
     ("https://err.test/robots.txt", 503, [], b"busy", DAY),
@@ -79,8 +95,10 @@ PAGES = [
     page("https://changed.test/early", date="2024-02-20T00:00:00Z"),
     page("https://changed.test/late", date="2024-02-28T00:00:00Z"),
     page("https://hdr-noai.test/", headers=[("X-Robots-Tag", "noai")]),
-    page("https://hdr-agent.test/", headers=[("X-Robots-Tag", "GPTBot: noindex, nofollow"),
-                                            ("X-Robots-Tag", "googlebot: noai")]),
+    page(
+        "https://hdr-agent.test/",
+        headers=[("X-Robots-Tag", "GPTBot: noindex, nofollow"), ("X-Robots-Tag", "googlebot: noai")],
+    ),
     page("https://hdr-img.test/", headers=[("x-robots-tag", "noimageai")]),
     page("https://hdr-tdm.test/", headers=[("tdm-reservation", "1"), ("TDM-Policy", "https://hdr-tdm.test/p.json")]),
     page("https://tdm0.test/", headers=[("tdm-reservation", "0")], head='<meta name="tdm-reservation" content="1">'),
@@ -88,19 +106,29 @@ PAGES = [
     page("https://meta.test/", head='<META NAME="Robots" CONTENT="noindex, NoAI">'),
     page("https://meta-agent.test/", head="<meta content='noindex' name='CCBot'>"),
     page("https://meta-equiv.test/", head='<meta http-equiv="X-Robots-Tag" content="noimageai">'),
-    page("https://meta-tdm.test/", head='<meta name="tdm-reservation" content="1">'
-         '<meta name="tdm-policy" content="https://meta-tdm.test/p?a=1&amp;b=2">'),
-    page("https://hidden.test/", head='<!-- <meta name="robots" content="noai"> --><meta name="robots" '
-         'content="noindex"><script>var s = "<meta name=robots content=noai>";</script>',
-         body='<meta name="robots" content="noai"><meta name="tdm-reservation" content="1">'),
+    page(
+        "https://meta-tdm.test/",
+        head='<meta name="tdm-reservation" content="1">'
+        '<meta name="tdm-policy" content="https://meta-tdm.test/p?a=1&amp;b=2">',
+    ),
+    page(
+        "https://hidden.test/",
+        head='<!-- <meta name="robots" content="noai"> --><meta name="robots" '
+        'content="noindex"><script>var s = "<meta name=robots content=noai>";</script>',
+        body='<meta name="robots" content="noai"><meta name="tdm-reservation" content="1">',
+    ),
     page("https://blog.optout.test/"),
     page("https://notoptout.test/"),
     page("https://gpt.test/both", headers=[("X-Robots-Tag", "noai")]),
 ]
 
 NOTHING = {
-    "consent_noai": False, "consent_noimageai": False, "consent_robots_tags": [],
-    "consent_tdm_reservation": None, "consent_tdm_policy": None, "consent_opt_out_domain": False,
+    "consent_noai": False,
+    "consent_noimageai": False,
+    "consent_robots_tags": [],
+    "consent_tdm_reservation": None,
+    "consent_tdm_policy": None,
+    "consent_opt_out_domain": False,
 }
 # url -> columns that differ from NOTHING, and the robots verdict (status, disallowed agents)
 EXPECTED: dict[str, tuple[dict, str, list[str]]] = {
@@ -124,31 +152,29 @@ EXPECTED: dict[str, tuple[dict, str, list[str]]] = {
     "https://hdr-noai.test/": ({"consent_noai": True, "consent_robots_tags": ["header:noai"]}, "unknown", []),
     "https://hdr-agent.test/": (
         {"consent_noai": True, "consent_robots_tags": ["header:GPTBot:noindex", "header:GPTBot:nofollow"]},
-        "unknown", [],
+        "unknown",
+        [],
     ),
-    "https://hdr-img.test/": (
-        {"consent_noimageai": True, "consent_robots_tags": ["header:noimageai"]}, "unknown", []
-    ),
+    "https://hdr-img.test/": ({"consent_noimageai": True, "consent_robots_tags": ["header:noimageai"]}, "unknown", []),
     "https://hdr-tdm.test/": (
-        {"consent_tdm_reservation": True, "consent_tdm_policy": "https://hdr-tdm.test/p.json"}, "unknown", []
+        {"consent_tdm_reservation": True, "consent_tdm_policy": "https://hdr-tdm.test/p.json"},
+        "unknown",
+        [],
     ),
     "https://tdm0.test/": ({"consent_tdm_reservation": False}, "unknown", []),  # header beats meta
     "https://tdmbad.test/": ({}, "unknown", []),  # not 0/1: a protocol error, counts as unset
     "https://meta.test/": ({"consent_noai": True, "consent_robots_tags": ["meta:noai"]}, "unknown", []),
-    "https://meta-agent.test/": (
-        {"consent_noai": True, "consent_robots_tags": ["meta:CCBot:noindex"]}, "unknown", []
-    ),
-    "https://meta-equiv.test/": (
-        {"consent_noimageai": True, "consent_robots_tags": ["meta:noimageai"]}, "unknown", []
-    ),
+    "https://meta-agent.test/": ({"consent_noai": True, "consent_robots_tags": ["meta:CCBot:noindex"]}, "unknown", []),
+    "https://meta-equiv.test/": ({"consent_noimageai": True, "consent_robots_tags": ["meta:noimageai"]}, "unknown", []),
     "https://meta-tdm.test/": (
-        {"consent_tdm_reservation": True, "consent_tdm_policy": "https://meta-tdm.test/p?a=1&b=2"}, "unknown", []
+        {"consent_tdm_reservation": True, "consent_tdm_policy": "https://meta-tdm.test/p?a=1&b=2"},
+        "unknown",
+        [],
     ),
     "https://hidden.test/": ({}, "unknown", []),  # comments, scripts and <body> are not read
     "https://blog.optout.test/": ({"consent_opt_out_domain": True}, "unknown", []),
     "https://notoptout.test/": ({}, "unknown", []),
-    "https://gpt.test/both": ({"consent_noai": True, "consent_robots_tags": ["header:noai"]}, "disallowed",
-                              ["GPTBot"]),
+    "https://gpt.test/both": ({"consent_noai": True, "consent_robots_tags": ["header:noai"]}, "disallowed", ["GPTBot"]),
 }
 # fate under the thresher policy (drop every explicit opt-out); the reason names the first signal
 DROPPED = {
@@ -222,7 +248,7 @@ def test_build_index_counts_and_storage(crawl):
     counts = crawl["counts"]
     assert counts["files"] == 2 and counts["damaged_files"] == 1
     assert len(ROBOTS) - 1 < counts["robots_records"] < 2 * (len(ROBOTS) - 1)  # read up to the damage
-    hosts = {h for h, in sqlite3.connect(crawl["index"]).execute("SELECT host FROM robots")}
+    hosts = {h for (h,) in sqlite3.connect(crawl["index"]).execute("SELECT host FROM robots")}
     assert counts["hosts"] == len(hosts) == 12  # not-robots.txt is skipped; changed.test has two captures
     assert "nocapture.test" not in hosts and "www.moved.test" in hosts
     con = sqlite3.connect(crawl["index"])
@@ -274,8 +300,14 @@ def test_policies_per_signal_and_ignore(crawl):
     assert "https://gpt.test/article" in kept and kept["https://gpt.test/article"]["consent_robots"] == "disallowed"
     assert kept["https://blog.optout.test/"]["consent_opt_out_domain"] is None  # no file given
 
-    ignore = ConsentFilter(robots="ignore", noai="ignore", tdm="ignore", opt_out_domains="ignore",
-                           robots_index=crawl["index"], opt_out_domains_file=crawl["domains"])
+    ignore = ConsentFilter(
+        robots="ignore",
+        noai="ignore",
+        tdm="ignore",
+        opt_out_domains="ignore",
+        robots_index=crawl["index"],
+        opt_out_domains_file=crawl["domains"],
+    )
     kept, dropped, stats = run_filter(ignore, docs)
     assert not dropped and len(kept) == len(PAGES)
     for meta in kept.values():
@@ -334,7 +366,9 @@ def test_head_scan_is_bounded():
 def test_inside_datatrove_executor_with_parquet_output(crawl, tmp_path):
     columns = ConsentFilter.output_columns
     consent = ConsentFilter(
-        **DROP_ALL, robots_index=crawl["index"], opt_out_domains_file=crawl["domains"],
+        **DROP_ALL,
+        robots_index=crawl["index"],
+        opt_out_domains_file=crawl["domains"],
         exclusion_writer=ParquetShardWriter(str(tmp_path / "removed"), columns=columns, removed_by="consent"),
     )
     pipeline = [WarcReader([crawl["pages"]]), consent, ParquetShardWriter(str(tmp_path / "data"), columns=columns)]
@@ -374,14 +408,17 @@ def test_recommended_preset_snippets_validate(tmp_path, monkeypatch):
         "    robots: drop\n    noai: drop\n    tdm: drop\n    opt_out_domains: drop\n"
     )
     annotate = ConsentFilter.from_preset(str(base))
-    assert annotate.policies == {"robots": "annotate", "noai": "annotate", "tdm": "annotate",
-                                 "opt_out_domains": "annotate"}
+    assert annotate.policies == {
+        "robots": "annotate",
+        "noai": "annotate",
+        "tdm": "annotate",
+        "opt_out_domains": "annotate",
+    }
     assert ConsentFilter.from_preset(str(strict)).policies == DROP_ALL
     bad = tmp_path / "bad.yaml"
     bad.write_text("pipeline:\n  - consent:\n      robots: 1\n")
     with pytest.raises(config.ConfigError, match="robots"):
         config.load_preset(str(bad))
-
 
 
 def test_random_garbage_robots_never_crash(tmp_path):

@@ -1,13 +1,15 @@
-"""Global MinHash dedup: task-count invariance, keeper evidence, and crash-safe intermediate files."""
+"""Global MinHash dedup: task-count invariance, keeper evidence, and crash-safe intermediate files.
+
+The runs on 600 real near-duplicate documents (`runs`, 1, 2 and 4 tasks) are the slow tier."""
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 from datatrove.data import Document
 
 from thresher.filters.presets import ConfigError
@@ -18,7 +20,6 @@ from thresher.pipeline.dedup.params import MinhashParams
 from thresher.pipeline.dedup.stages import build_dedup_stages
 from thresher.pipeline.lab.dedup_eval import FINEWEB_PARAMS, pairwise_scores, run_dedup, write_docs
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NEARDUP = SHARED / "data" / "dedup" / "neardup-truncation-clusters.jsonl"
 
 
@@ -58,6 +59,7 @@ def runs(tmp_path_factory):
     return docs, out
 
 
+@pytest.mark.slow
 def test_same_kept_set_and_cluster_ids_for_1_2_4_tasks(runs):
     docs, out = runs
     kept1 = out[1]["kept"]
@@ -68,6 +70,7 @@ def test_same_kept_set_and_cluster_ids_for_1_2_4_tasks(runs):
     assert len(kept1) + len(out[1]["removed"]) == len(docs)
 
 
+@pytest.mark.slow
 def test_removed_docs_name_their_keeper(runs):
     docs, out = runs
     by_id = {d.id: d for d in docs}
@@ -87,6 +90,7 @@ def test_removed_docs_name_their_keeper(runs):
                 assert removed[a][1] == "exact_duplicate"
 
 
+@pytest.mark.slow
 def test_clusters_match_truth(runs):
     docs, out = runs
     truth = {d.id: d.metadata["cluster"] for d in docs}

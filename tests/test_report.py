@@ -1,4 +1,4 @@
-"""Looking at a run: the dataset card and HTML report, `show` and `sample`, on the bundled sample run."""
+"""Looking at a run: the dataset card and the HTML report (drawn in Chromium), on the bundled sample run."""
 
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ def test_card_numbers_match_stats(sample_run):
     for b in stats["blocks"]:
         row = rows[b["block"]]
         assert (number(row["documents in"]), number(row["documents out"]), number(row["dropped"])) == (
-            b["in"], b["out"], b["dropped"]
+            b["in"],
+            b["out"],
+            b["dropped"],
         ), b["block"]
     # words: whitespace words of the kept text, counted independently here
     kept_words = sum(len((r["text"] or "").split()) for r in kept_rows(out, ["text"]))
@@ -101,14 +103,26 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("no Chromium on PATH: install it (apt-get install -y --no-install-recommends chromium) "
-                "to render report.html in a browser")
+    pytest.skip(
+        "no Chromium on PATH: install it (apt-get install -y --no-install-recommends chromium) "
+        "to render report.html in a browser"
+    )
 
 
 def browser(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / "chromium-profile"
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *args, page.as_uri()]
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *args,
+        page.as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
 
 
@@ -141,8 +155,12 @@ def test_report_html_draws_its_plots_in_chromium(sample_run, tmp_path):
     if stats["documents"]["removed"]:
         assert drawn["drop_reasons"] > 0
     cols = set(pq.read_schema(sorted(glob.glob(str(out / "data" / "*.parquet")))[0]).names)
-    for plot, column in (("languages", "language"), ("ai_score", "ai_score"), ("dup_clusters", "dup_cluster_size"),
-                         ("consent", "consent_noai")):
+    for plot, column in (
+        ("languages", "language"),
+        ("ai_score", "ai_score"),
+        ("dup_clusters", "dup_cluster_size"),
+        ("consent", "consent_noai"),
+    ):
         if column in cols:
             assert drawn[plot] > 0, plot
         else:  # column from a block not in this run: a note, not an empty plot
@@ -159,18 +177,28 @@ def synthetic_run(src: Path, dst: Path) -> Path:
     documents removed by those blocks: the plots of blocks that may not exist yet, on real text."""
     run = json.loads((src / "run.json").read_text())
     run["pipeline"] = [p for p in run["pipeline"] if p[0] not in ("language", "ai_text", "consent", "minhash_dedup")]
-    run["pipeline"] += [["language", {"languages": None}], ["consent", {"tdm": "drop"}],
-                        ["ai_text", {"threshold": 0.8}], ["minhash_dedup", {}]]
+    run["pipeline"] += [
+        ["language", {"languages": None}],
+        ["consent", {"tdm": "drop"}],
+        ["ai_text", {"threshold": 0.8}],
+        ["minhash_dedup", {}],
+    ]
     (dst / "data").mkdir(parents=True)
     rows = []
     for p in sorted(glob.glob(str(src / "data" / "*.parquet"))):
         rows += pq.read_table(p).to_pylist()
     langs = ["en", "en", "de", "fr", "zh", "en"]
     for i, r in enumerate(rows):
-        r.update(language=langs[i % len(langs)], language_score=0.5 + (i % 5) / 10, ai_score=(i * 0.37) % 1.0,
-                 consent_noai=i % 4 == 0, consent_tdm_reservation=i % 7 == 0,
-                 consent_robots="disallowed" if i % 3 == 0 else "allowed", dup_cluster_size=1 + (i % 6) ** 2,
-                 quality_score=float(i % 9))
+        r.update(
+            language=langs[i % len(langs)],
+            language_score=0.5 + (i % 5) / 10,
+            ai_score=(i * 0.37) % 1.0,
+            consent_noai=i % 4 == 0,
+            consent_tdm_reservation=i % 7 == 0,
+            consent_robots="disallowed" if i % 3 == 0 else "allowed",
+            dup_cluster_size=1 + (i % 6) ** 2,
+            quality_score=float(i % 9),
+        )
     kept, removed = [], {"consent": [], "ai_text": [], "minhash_dedup": []}
     for r in rows:
         if r["consent_tdm_reservation"]:
@@ -246,97 +274,3 @@ def test_report_without_removed_documents(sample_run, tmp_path):
     assert number(last["documents out"]) == stats["documents"]["kept"]
     assert number(last["words out"]) == sum(len((r["text"] or "").split()) for r in kept_rows(out, ["text"]))
     assert "Removed documents were not written" in (bare / "report.html").read_text()
-
-
-# --- show ----------------------------------------------------------------------------------------
-
-
-def record_section(output: str) -> dict[str, str]:
-    """Header lines of the '== original WARC record' section of `thresher show` output."""
-    section = output.split("== original WARC record", 1)[1].split("\n== ", 1)[0]
-    return dict(line.split(": ", 1) for line in section.splitlines()[1:] if ": " in line)
-
-
-def test_show_round_trips_ids_to_their_warc_record(sample_run, capsys):
-    out, _ = sample_run
-    rows = all_rows(out, ["id", "url", "warc_record_id"])
-    removed = [
-        r
-        for p in sorted(glob.glob(str(out / "removed" / "*" / "*.parquet")))
-        for r in pq.read_table(p, columns=["id", "url", "warc_record_id", "removed_by"]).to_pylist()
-    ]
-    picks = rows[:: max(1, len(rows) // 5)][:5] + removed[:2]
-    assert picks
-    for row in picks:
-        assert cli(["show", str(out), row["id"], "--html-chars", "200"]) == 0
-        printed = capsys.readouterr().out
-        assert printed.startswith(f"== document {row['id']}")
-        rec = record_section(printed)
-        assert rec["WARC-Record-ID"] == row["warc_record_id"]
-        assert rec["WARC-Target-URI"] == row["url"]
-        assert "== HTTP headers" in printed and "== check: record id and URL match the row" in printed
-        if row.get("removed_by"):
-            assert f"[removed by {row['removed_by']}" in printed
-    # the WARC-Record-ID spelling works too, and --json carries the headers
-    row = picks[0]
-    assert cli(["show", str(out), row["warc_record_id"], "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["row"]["id"] == row["id"]
-    assert dict(data["record"]["warc_headers"])["WARC-Record-ID"] == row["warc_record_id"]
-    assert data["record"]["html"]
-    assert cli(["show", str(out), "no-such-id"]) == 1
-
-
-def test_show_without_the_warc_file(sample_run, tmp_path, capsys):
-    """A run moved away from its WARC files still shows the row, and says the record is not reachable."""
-    out, _ = sample_run
-    shard = sorted(glob.glob(str(out / "data" / "*.parquet")))[0]
-    table = pq.read_table(shard)
-    moved = tmp_path / "moved"
-    (moved / "data").mkdir(parents=True)
-    paths = pa.array([str(tmp_path / "gone.warc.gz")] * table.num_rows)
-    table = table.set_column(table.schema.get_field_index("warc_path"), "warc_path", paths)
-    pq.write_table(table, moved / "data" / "00000_0000.parquet")
-    doc_id = table.column("id")[0].as_py()
-    assert cli(["show", str(moved), doc_id]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith(f"== document {doc_id}") and "== original record: not reachable" in printed
-
-
-# --- sample --------------------------------------------------------------------------------------
-
-
-def sampled_ids(out: Path, capsys, *args: str) -> list[dict]:
-    assert cli(["sample", str(out), "--json", *args]) == 0
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-
-
-def test_sample_is_deterministic_per_seed(sample_run, capsys):
-    out, stats = sample_run
-    first = [r["id"] for r in sampled_ids(out, capsys, "--n", "5", "--seed", "7")]
-    again = [r["id"] for r in sampled_ids(out, capsys, "--n", "5", "--seed", "7")]
-    other = [r["id"] for r in sampled_ids(out, capsys, "--n", "5", "--seed", "8")]
-    assert first == again and len(first) == min(5, stats["documents"]["kept"])
-    assert first != other
-    kept_ids = {r["id"] for r in kept_rows(out, ["id"])}
-    assert set(first) <= kept_ids
-    # the plain output is deterministic too
-    assert cli(["sample", str(out), "--n", "3", "--seed", "7"]) == 0
-    text1 = capsys.readouterr().out
-    assert cli(["sample", str(out), "--n", "3", "--seed", "7"]) == 0
-    assert capsys.readouterr().out == text1 and text1.startswith("=== [1/3]")
-
-
-def test_sample_honours_removed_by(sample_run, capsys):
-    out, stats = sample_run
-    blocks = [b for b, n in stats["documents"]["removed_by"].items() if n]
-    if not blocks:
-        pytest.skip("the sample run removed nothing")
-    block = blocks[-1]
-    docs = sampled_ids(out, capsys, "--removed-by", block, "--n", "50", "--seed", "1")
-    assert len(docs) == min(50, stats["documents"]["removed_by"][block])
-    assert {d["removed_by"] for d in docs} == {block}
-    reason = docs[0]["removed_reason"]
-    same = sampled_ids(out, capsys, "--removed-by", block, "--reason", reason, "--seed", "1")
-    assert same and {d["removed_reason"] for d in same} == {reason}
-    assert cli(["sample", str(out), "--removed-by", "no_such_block"]) == 1

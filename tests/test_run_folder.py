@@ -23,7 +23,7 @@ def thresher(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def real_warcs() -> list[str]:
-    return sorted(glob.glob(str(shared_path("data", "warc", "real", "*.warc.gz"))))
+    return sorted(str(p) for p in shared_path("data", "warc", "real").glob("*.warc.gz"))
 
 
 def one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:

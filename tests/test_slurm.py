@@ -1,4 +1,4 @@
-"""SLURM execution against a real cluster (slurm/dev-cluster.sh start), and Common Crawl listings.
+"""SLURM execution against a real cluster (slurm/dev-cluster.sh start).
 
 The SLURM tests submit real array jobs with sbatch: `thresher run sample` on SLURM must give the same
 documents as the local executor, and a task killed mid-run must leave the run incomplete, be named by
@@ -8,7 +8,6 @@ as an uninterrupted run. `sample` has MinHash dedup, so every kind of stage is c
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -21,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from thresher.pipeline import cli
-from thresher.pipeline.read.crawl import expand_crawl, listing_url, parse_listing
 from thresher.pipeline.read.inputs import bundled_sample_files
 from thresher.pipeline.run import plan as run_plan
+from thresher.pipeline.run.local import execute
 
 # the bundled `sample` preset (with MinHash dedup: filter (ending with the signatures) -> dedup_buckets
 # -> dedup_clusters -> final), with small shards so a killed task leaves some behind
@@ -39,6 +38,7 @@ override:
   ai_text: {batch_size: 1}        # last page was read, and the test could not tell a mid-task kill)
 """
 THRESHER = str(Path(sys.executable).with_name("thresher"))
+pytestmark = pytest.mark.slow  # each test runs the sample preset more than once
 
 
 def _cluster_problem() -> str | None:
@@ -91,8 +91,18 @@ def thresher(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 def test_slurm_run_gives_the_local_documents(cluster, tmp_path: Path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     started = time.monotonic()
-    result = thresher("run", "sample", "-o", str(remote), "--executor", "slurm", "--wait", "--mem-per-cpu", "1G",
-                      "--sbatch-arg=--comment=thresher-test")
+    result = thresher(
+        "run",
+        "sample",
+        "-o",
+        str(remote),
+        "--executor",
+        "slurm",
+        "--wait",
+        "--mem-per-cpu",
+        "1G",
+        "--sbatch-arg=--comment=thresher-test",
+    )
     slurm_seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(f"{stage}: job " in result.stdout for stage in STAGES), result.stdout  # one array job each
@@ -132,9 +142,13 @@ def write_slow_warc(path: Path, n_docs: int = 120, paragraphs: int = 200) -> Pat
         writer = WARCWriter(f, gzip=True)
         first_body = ""
         for i in range(n_docs):
-            body = first_body if i and i % 50 == 0 else "".join(
-                f"<p>{' '.join(rnd.choices(words, k=40)).capitalize()} (page {i}, paragraph {j}).</p>\n"
-                for j in range(paragraphs)
+            body = (
+                first_body
+                if i and i % 50 == 0
+                else "".join(
+                    f"<p>{' '.join(rnd.choices(words, k=40)).capitalize()} (page {i}, paragraph {j}).</p>\n"
+                    for j in range(paragraphs)
+                )
             )
             first_body = first_body or body  # every 50th page repeats the first: exact duplicates
             html = f"<html><head><title>Page</title></head><body><article>{body}</article></body></html>"
@@ -232,60 +246,9 @@ def test_killed_task_is_reported_and_resumed(cluster, kill_preset: str, tmp_path
     local = tmp_path / "local"
     plan = run_plan.build_plan(kill_preset, inputs=files, output=str(local), tasks=3, workers=2)
     assert [s.name for s in plan.stages] == STAGES
-    local.execute(plan, progress=False)
+    execute(plan, progress=False)
     expected = documents(local)
     assert expected and documents(out) == expected
     assert len({doc_id for doc_id, _ in documents(out)}) == len(expected)
     assert thresher("status", str(out)).returncode == 0
     print(f"kill + resume on slurm: {slurm_seconds:.1f}s")
-
-
-# --- Common Crawl listings (no cluster needed) ---
-
-
-def _write_listing(path: Path, lines: list[str]) -> Path:
-    with gzip.open(path, "wt") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-def test_crawl_listing_expands_to_urls(tmp_path: Path, monkeypatch):
-    from thresher.pipeline.read import crawl
-
-    monkeypatch.setattr(crawl, "_check_http_support", lambda: None)  # reading them needs aiohttp; listing not
-    lines = [
-        f"crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/warc/"
-        f"CC-MAIN-20240517233122-20240518023122-{i:05d}.warc.gz"
-        for i in range(5)
-    ]
-    listing = _write_listing(tmp_path / "warc.paths.gz", lines)
-    files, name = expand_crawl(str(listing), max_files=3)
-    assert name == "CC-MAIN-2024-22"
-    assert files == [f"https://data.commoncrawl.org/{line}" for line in lines[:3]]
-    assert len(expand_crawl(str(listing))[0]) == 5
-    assert listing_url("CC-MAIN-2024-22") == "https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/warc.paths.gz"
-    assert parse_listing(b"a/b.warc.gz\n\n# comment\na/b.warc.gz\n") == ["https://data.commoncrawl.org/a/b.warc.gz"]
-
-
-def test_crawl_listing_of_local_files_feeds_a_run(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("THRESHER_TASK_LOG_LEVEL", "WARNING")  # the CLI sets it; keep it to this test
-    sample = bundled_sample_files()
-    listing = _write_listing(tmp_path / "CC-MAIN-2020-34.warc.paths.gz", sample)
-    files, name = expand_crawl(str(listing), max_files=2)
-    assert files == sample[:2] and name == "CC-MAIN-2020-34"
-    out = tmp_path / "out"
-    argv = ["run", "sample", "-o", str(out), "--crawl", str(listing), "--max-files", "2", "--no-progress"]
-    assert cli.main(argv) == 0
-    assert json.loads((out / "run.json").read_text())["inputs"] == sorted(sample[:2])
-    assert documents(out)
-
-
-def test_crawl_errors_say_what_to_do(tmp_path: Path):
-    from thresher.pipeline.run.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="positive"):
-        expand_crawl("CC-MAIN-2024-22", max_files=0)
-    with pytest.raises(ConfigError, match="crawl name like"):
-        expand_crawl(str(tmp_path / "missing.paths.gz"))
-    with pytest.raises(ConfigError, match="lists no file"):
-        expand_crawl(str(_write_listing(tmp_path / "empty.paths.gz", [])))

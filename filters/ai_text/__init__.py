@@ -97,8 +97,11 @@ class AIGeneratedTextFilter(BaseFilter, Block):
         (its tables and the bigram table each stay in the CPU caches; the same scores)."""
         model = self.model
         exs = [model.featurizer.extract(doc.text) for doc in batch]
-        scored = [i for i, (doc, ex) in enumerate(zip(batch, exs, strict=True))
-                  if ex.n_words >= self.min_words and self._language_ok(doc, ex)]
+        scored = [
+            i
+            for i, (doc, ex) in enumerate(zip(batch, exs, strict=True))
+            if ex.n_words >= self.min_words and self._language_ok(doc, ex)
+        ]
         found = dict(zip(scored, model.scores([exs[i] for i in scored]), strict=True))
         for i, (doc, ex) in enumerate(zip(batch, exs, strict=True)):
             doc.metadata["ai_score"] = found.get(i)
@@ -116,8 +119,10 @@ class AIGeneratedTextFilter(BaseFilter, Block):
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         threshold = self.drop_threshold()
-        return [(False, "ai_generated") if threshold is not None and score is not None and score > threshold
-                else True for score in self.annotate_batch(batch)]
+        return [
+            (False, "ai_generated") if threshold is not None and score is not None and score > threshold else True
+            for score in self.annotate_batch(batch)
+        ]
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.filter_batch([doc])[0]

@@ -15,8 +15,21 @@ import numpy as np
 from ..text import splits
 
 _QUOTES = frozenset({'"', "“", "”", "«", "»", "„"})
-_PUNCT_GROUPS_ORDER = ("comma", "period", "semicolon", "colon", "exclaim", "question", "quote", "apostrophe",
-                       "paren", "hyphen", "dash", "ellipsis", "slash")
+_PUNCT_GROUPS_ORDER = (
+    "comma",
+    "period",
+    "semicolon",
+    "colon",
+    "exclaim",
+    "question",
+    "quote",
+    "apostrophe",
+    "paren",
+    "hyphen",
+    "dash",
+    "ellipsis",
+    "slash",
+)
 _PUNCT_GROUPS: dict[str, frozenset[str]] = {
     "comma": frozenset({","}),
     "period": frozenset({"."}),
@@ -33,19 +46,118 @@ _PUNCT_GROUPS: dict[str, frozenset[str]] = {
     "slash": frozenset({"/"}),
 }
 _FUNCTION_WORDS = (
-    "the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "i",
-    "he", "you", "this", "be", "by", "are", "at", "we", "they", "have", "not", "but", "or", "from",
-    "his", "her", "she", "which", "their", "also", "can", "will", "would", "these", "its", "such",
-    "more", "however", "there", "my", "an", "were", "has", "been",
+    "the",
+    "of",
+    "and",
+    "to",
+    "a",
+    "in",
+    "is",
+    "that",
+    "it",
+    "for",
+    "was",
+    "on",
+    "with",
+    "as",
+    "i",
+    "he",
+    "you",
+    "this",
+    "be",
+    "by",
+    "are",
+    "at",
+    "we",
+    "they",
+    "have",
+    "not",
+    "but",
+    "or",
+    "from",
+    "his",
+    "her",
+    "she",
+    "which",
+    "their",
+    "also",
+    "can",
+    "will",
+    "would",
+    "these",
+    "its",
+    "such",
+    "more",
+    "however",
+    "there",
+    "my",
+    "an",
+    "were",
+    "has",
+    "been",
 )
 # stylometric alphabet for token bigrams: function words, punctuation groups, and word classes.
 # Bigrams over it ("the CAP", "WORD ,", ", and") describe syntax and punctuation habits, not topic.
 _SYM_WORDS = _FUNCTION_WORDS + (
-    "our", "your", "him", "them", "us", "me", "who", "what", "when", "where", "why", "how", "if", "so",
-    "than", "then", "because", "while", "although", "into", "through", "about", "after", "before",
-    "between", "during", "over", "under", "up", "out", "no", "all", "some", "any", "each", "other",
-    "one", "do", "does", "did", "had", "could", "should", "may", "might", "must", "being", "just",
-    "very", "only", "even", "still", "now", "here", "those", "both", "many", "much", "most",
+    "our",
+    "your",
+    "him",
+    "them",
+    "us",
+    "me",
+    "who",
+    "what",
+    "when",
+    "where",
+    "why",
+    "how",
+    "if",
+    "so",
+    "than",
+    "then",
+    "because",
+    "while",
+    "although",
+    "into",
+    "through",
+    "about",
+    "after",
+    "before",
+    "between",
+    "during",
+    "over",
+    "under",
+    "up",
+    "out",
+    "no",
+    "all",
+    "some",
+    "any",
+    "each",
+    "other",
+    "one",
+    "do",
+    "does",
+    "did",
+    "had",
+    "could",
+    "should",
+    "may",
+    "might",
+    "must",
+    "being",
+    "just",
+    "very",
+    "only",
+    "even",
+    "still",
+    "now",
+    "here",
+    "those",
+    "both",
+    "many",
+    "much",
+    "most",
 )
 _SYM_CLASSES = ("CAP", "WORD", "NUM", "OTHER")
 _N_SYM = len(_SYM_WORDS) + 13 + len(_SYM_CLASSES)
@@ -73,16 +185,30 @@ def feature_names(sym_bigrams: np.ndarray | list[int] | None = None, lm: bool = 
     model has a reference bigram table (the pseudo-language-model features come last).
     """
     names = [
-        "zipf_mean", "zipf_std", "oov_rate",
+        "zipf_mean",
+        "zipf_std",
+        "oov_rate",
         *[f"zipf_bin_{i}" for i in range(len(_ZIPF_BINS) + 1)],
-        "sent_len_log_mean", "sent_len_cv", "sent_len_log_std",
-        "ttr_100", "trigram_repeat", "unigram_repeat_top",
-        "word_len_mean", "word_len_std", "capitalised_rate", "allcaps_rate", "digit_rate",
-        "contraction_rate", "other_punct_rate",
+        "sent_len_log_mean",
+        "sent_len_cv",
+        "sent_len_log_std",
+        "ttr_100",
+        "trigram_repeat",
+        "unigram_repeat_top",
+        "word_len_mean",
+        "word_len_std",
+        "capitalised_rate",
+        "allcaps_rate",
+        "digit_rate",
+        "contraction_rate",
+        "other_punct_rate",
         *[f"punct_{g}" for g in _PUNCT_GROUPS],
         *[f"fw_{w}" for w in _FUNCTION_WORDS],
-        "lex_words_rate", "lex_phrases_rate",
-        "content_repeat_rate", "content_repeat_near", "sent_start_diversity",
+        "lex_words_rate",
+        "lex_phrases_rate",
+        "content_repeat_rate",
+        "content_repeat_near",
+        "sent_start_diversity",
     ]
     sym = symbol_names()
     chosen = [] if sym_bigrams is None else [int(b) for b in sym_bigrams]
@@ -143,8 +269,27 @@ def fasttext_text(tokens: list[str]) -> str:
 
 
 # columns of the per-type property table
-(_Z, _ALPHA, _UPPER, _ALLCAPS, _DIGIT, _CONTR, _OTHERP, _LEN, _PGROUP, _FW, _STOP, _MARK, _SYM, _VID, _PKEY,
- _BKEY, _CONTENT, _LU, _PUW) = range(19)
+(
+    _Z,
+    _ALPHA,
+    _UPPER,
+    _ALLCAPS,
+    _DIGIT,
+    _CONTR,
+    _OTHERP,
+    _LEN,
+    _PGROUP,
+    _FW,
+    _STOP,
+    _MARK,
+    _SYM,
+    _VID,
+    _PKEY,
+    _BKEY,
+    _CONTENT,
+    _LU,
+    _PUW,
+) = range(19)
 _N_PROPS = 19
 # the per-process type table is cleared when it would pass this many types (~40 MB of float64)
 _TYPE_CACHE_MAX = 300_000
@@ -206,21 +351,29 @@ class BigramTable:
         kept = [(vid[a] * (len(vocab) + 1) + vid[b], lp, r) for a, b, lp, r in scored if a in vid and b in vid]
         keys = np.asarray([k for k, _, _ in kept], dtype=np.int64)
         order = np.argsort(keys, kind="stable")
-        return cls(keys[order], np.minimum(np.asarray([lp for _, lp, _ in kept], dtype=np.float64), 0.0)[order],
-                   np.asarray([r for _, _, r in kept], dtype=np.int64)[order], len(vocab))
+        return cls(
+            keys[order],
+            np.minimum(np.asarray([lp for _, lp, _ in kept], dtype=np.float64), 0.0)[order],
+            np.asarray([r for _, _, r in kept], dtype=np.int64)[order],
+            len(vocab),
+        )
 
     def scored(self, vocab: list[str]) -> list[tuple[str, str, float, int]]:
         """The entries back as words (`vocab`: the vocabulary the ids index)."""
         a, b = self.keys // self.stride, self.keys % self.stride
-        return [(vocab[i], vocab[j], lp, r) for i, j, lp, r in
-                zip(a.tolist(), b.tolist(), self.log10_p.tolist(), self.rank.tolist(), strict=True)]
+        return [
+            (vocab[i], vocab[j], lp, r)
+            for i, j, lp, r in zip(a.tolist(), b.tolist(), self.log10_p.tolist(), self.rank.tolist(), strict=True)
+        ]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         ids = np.uint16 if self.vocab_size <= 65536 else np.uint32
-        return {"bg_id1": (self.keys // self.stride).astype(ids),
-                "bg_id2": (self.keys % self.stride).astype(ids),
-                "bg_lp_x100": np.round(-self.log10_p * 100).astype(np.uint16),
-                "bg_rank": np.minimum(self.rank, 65535).astype(np.uint16)}
+        return {
+            "bg_id1": (self.keys // self.stride).astype(ids),
+            "bg_id2": (self.keys % self.stride).astype(ids),
+            "bg_lp_x100": np.round(-self.log10_p * 100).astype(np.uint16),
+            "bg_rank": np.minimum(self.rank, 65535).astype(np.uint16),
+        }
 
     @classmethod
     def from_arrays(cls, z, vocab_size: int) -> BigramTable:
@@ -237,7 +390,11 @@ class Featurizer:
     """
 
     def __init__(
-        self, zipf: dict[str, float], lexicon: Lexicon, stopwords: frozenset[str], sym_bigrams=None,
+        self,
+        zipf: dict[str, float],
+        lexicon: Lexicon,
+        stopwords: frozenset[str],
+        sym_bigrams=None,
         bigrams: BigramTable | None = None,
     ):
         self.zipf = zipf
@@ -266,12 +423,25 @@ class Featurizer:
         z = self.zipf.get(low, -1.0) if alpha else -1.0
         lu = z - 9.0 if z >= 0 else _LM_UNK_LOG10  # log10 unigram probability
         return (
-            z, alpha, c.isupper(), len(t) > 1 and t.isupper(),
-            c.isdigit(), alpha and ("'" in t or "\u2019" in t),
-            not c.isalnum() and c != "_" and t not in _ALL_PUNCT, len(t),
-            self._pgroup.get(t, -1), self._fw.get(low, -1), low in self.stopwords, low in self.lexicon.words,
-            self._symbol(t, low), self._vid.get(low, len(self._vid)) if alpha else len(self._vid),
-            norm in self._phrases, norm in self._boiler, alpha and z < 5.0, lu, (1.0 - _LM_LAMBDA) * 10.0**lu,
+            z,
+            alpha,
+            c.isupper(),
+            len(t) > 1 and t.isupper(),
+            c.isdigit(),
+            alpha and ("'" in t or "\u2019" in t),
+            not c.isalnum() and c != "_" and t not in _ALL_PUNCT,
+            len(t),
+            self._pgroup.get(t, -1),
+            self._fw.get(low, -1),
+            low in self.stopwords,
+            low in self.lexicon.words,
+            self._symbol(t, low),
+            self._vid.get(low, len(self._vid)) if alpha else len(self._vid),
+            norm in self._phrases,
+            norm in self._boiler,
+            alpha and z < 5.0,
+            lu,
+            (1.0 - _LM_LAMBDA) * 10.0**lu,
         )
 
     def _symbol(self, t: str, low: str) -> int:
@@ -327,8 +497,11 @@ class Featurizer:
         for p in pos.tolist():
             for phrase, ptoks, off in index[self._types[tid[p]].lower().replace("\u2019", "'")]:
                 s = p - off
-                if s >= 0 and s + len(ptoks) <= n and all(
-                        toks[s + j].lower().replace("\u2019", "'") == w for j, w in enumerate(ptoks)):
+                if (
+                    s >= 0
+                    and s + len(ptoks) <= n
+                    and all(toks[s + j].lower().replace("\u2019", "'") == w for j, w in enumerate(ptoks))
+                ):
                     hits.append(phrase)
         return hits
 
@@ -366,8 +539,14 @@ class Featurizer:
             x += np.sqrt(bc[self.sym_bigrams] / max(len(toks) - 1, 1)).tolist()
         if self.bigrams is not None:
             x += _lm_stats(self.bigrams, T, _IS_END[sym])
-        return Extracted(np.asarray(x, dtype=np.float64), int(nw), markers + sorted(set(phrase_hits)), boiler,
-                         english, fasttext_text(toks))
+        return Extracted(
+            np.asarray(x, dtype=np.float64),
+            int(nw),
+            markers + sorted(set(phrase_hits)),
+            boiler,
+            english,
+            fasttext_text(toks),
+        )
 
 
 def _phrase_index(phrases: tuple[str, ...], zipf: dict[str, float]) -> dict[str, list[tuple[str, tuple, int]]]:
@@ -472,9 +651,23 @@ def _lm_stats(bg: BigramTable, T: np.ndarray, isend: np.ndarray) -> list[float]:
     return out + [_mean(s), _std(s), *q, float(np.abs(np.diff(s)).mean()), *spread]
 
 
-_LM_NAMES = ("lm_bigram_hit", "lm_bigram_log10p", "lm_bigram_pmi", "lm_rank1", "lm_rank5", "lm_rank25",
-             "lm_surprisal_mean", "lm_surprisal_std", "lm_surprisal_q10", "lm_surprisal_q25", "lm_surprisal_q50",
-             "lm_surprisal_q75", "lm_surprisal_absdiff", "lm_sentence_std", "lm_sentence_range")
+_LM_NAMES = (
+    "lm_bigram_hit",
+    "lm_bigram_log10p",
+    "lm_bigram_pmi",
+    "lm_rank1",
+    "lm_rank5",
+    "lm_rank25",
+    "lm_surprisal_mean",
+    "lm_surprisal_std",
+    "lm_surprisal_q10",
+    "lm_surprisal_q25",
+    "lm_surprisal_q50",
+    "lm_surprisal_q75",
+    "lm_surprisal_absdiff",
+    "lm_sentence_std",
+    "lm_sentence_range",
+)
 
 
 def _mean(a: np.ndarray) -> float:
@@ -513,8 +706,13 @@ def _shape_stats(P: np.ndarray, cnt: np.ndarray, alpha: np.ndarray, nw: float, n
         return float(cnt[P[:, col] > 0].sum())
 
     return [
-        lmean, lstd, share(_UPPER) / nw, math.sqrt(share(_ALLCAPS) / nw), math.sqrt(share(_DIGIT) / ntok),
-        math.sqrt(share(_CONTR) / nw), math.sqrt(share(_OTHERP) / ntok),
+        lmean,
+        lstd,
+        share(_UPPER) / nw,
+        math.sqrt(share(_ALLCAPS) / nw),
+        math.sqrt(share(_DIGIT) / ntok),
+        math.sqrt(share(_CONTR) / nw),
+        math.sqrt(share(_OTHERP) / ntok),
     ]
 
 

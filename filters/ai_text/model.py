@@ -25,8 +25,10 @@ def fasttext_log_odds(ft, texts: list[str]) -> list[float]:
     """Log-odds of `__label__1` (machine) from a two-label fastText classifier, for each text, in one
     call (training and inference alike: fastText's single-text `predict` rounds differently, ~1e-7)."""
     labels, probs = ft.f.multilinePredict([t + "\n" for t in texts], 2, 0.0, "strict")
-    return [_log_odds(next((q for q, label in zip(ps, ls, strict=True) if label == "__label__1"), 0.0))
-            for ls, ps in zip(labels, probs, strict=True)]
+    return [
+        _log_odds(next((q for q, label in zip(ps, ls, strict=True) if label == "__label__1"), 0.0))
+        for ls, ps in zip(labels, probs, strict=True)
+    ]
 
 
 def _log_odds(p: float) -> float:
@@ -77,8 +79,7 @@ class AIDetectorModel:
         out = self.decision(np.vstack([ex.x for ex in exs])).tolist()
         if self.ft is not None:
             w = self.fasttext_weight
-            out = [d + w * f for d, f in zip(out, fasttext_log_odds(self.ft, [ex.ft_text for ex in exs]),
-                                             strict=True)]
+            out = [d + w * f for d, f in zip(out, fasttext_log_odds(self.ft, [ex.ft_text for ex in exs]), strict=True)]
         return out
 
     def score_extracted(self, ex: Extracted) -> float:
@@ -111,8 +112,13 @@ class AIDetectorModel:
         meta["stopwords"] = sorted(fz.stopwords)
         arrays = fz.bigrams.to_arrays() if fz.bigrams is not None else {}
         np.savez_compressed(
-            path, **arrays, scalars=np.array([self.platt_a, self.platt_b]),
-            vocab=vocab, zipf_x100=zipf, sym_bigrams=fz.sym_bigrams, meta=np.array(json.dumps(meta, sort_keys=True)),
+            path,
+            **arrays,
+            scalars=np.array([self.platt_a, self.platt_b]),
+            vocab=vocab,
+            zipf_x100=zipf,
+            sym_bigrams=fz.sym_bigrams,
+            meta=np.array(json.dumps(meta, sort_keys=True)),
         )
 
     @classmethod
@@ -128,8 +134,9 @@ class AIDetectorModel:
                 raise ValueError(f"{path}: model was trained with other features; retrain it with this version")
             zipf = dict(zip(z["vocab"].tolist(), (z["zipf_x100"].astype(np.float64) / 100).tolist(), strict=False))
             bigrams = BigramTable.from_arrays(z, len(zipf)) if has_lm else None
-            fz = Featurizer(zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams,
-                            bigrams)
+            fz = Featurizer(
+                zipf, Lexicon.from_dict(meta["lexicon"]), frozenset(meta["stopwords"]), sym_bigrams, bigrams
+            )
             a, b = z["scalars"].tolist()
             if not meta.get("trees_file"):
                 raise ValueError(f"{path}: model from an older version (no trees file); retrain it with this one")

@@ -137,9 +137,7 @@ class ConsentFilter(BaseFilter, Block):
                     elif name in ("tdm-reservation", "tdm-policy"):
                         tdm.set(name, content, overwrite=False)
         if want_robots:
-            meta.update(
-                consent_noai=tags.noai, consent_noimageai=tags.noimageai, consent_robots_tags=tags.tags
-            )
+            meta.update(consent_noai=tags.noai, consent_noimageai=tags.noimageai, consent_robots_tags=tags.tags)
             self._count(noai=tags.noai, noimageai=tags.noimageai, ai_robots_tag=bool(tags.tags))
         else:
             meta.update(consent_noai=None, consent_noimageai=None, consent_robots_tags=None)

@@ -71,7 +71,6 @@ def date_key(warc_date: str | None) -> str:
     return (warc_date or "")[:19]
 
 
-
 @dataclass(frozen=True)
 class RobotsVerdict:
     """What the host's robots.txt says about the AI agents at one URL.

@@ -63,4 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `thresher status | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-

@@ -13,31 +13,52 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", action="append", help="WARC file, folder or glob (repeatable)")
     p.add_argument("--workers", "-w", type=int, default=2, help="worker processes for every pipeline (default: 2)")
     p.add_argument("--out", "-o", default="thresher-bench", help="folder for the runs and bench.json")
-    p.add_argument("--skip-datatrove", action="store_true",
-                   help="do not run datatrove; compare with its cached result if there is one")
+    p.add_argument(
+        "--skip-datatrove",
+        action="store_true",
+        help="do not run datatrove; compare with its cached result if there is one",
+    )
     p.add_argument("--rerun-datatrove", action="store_true", help="run datatrove even if a cached result exists")
     p.add_argument("--cache-dir", help="where datatrove's result is cached (default: TMPDIR/thresher-bench-cache)")
     p.add_argument("--lid-model", help="fastText LID model for datatrove (default: the bundled lid.176.ftz)")
     p.add_argument("--fineweb-preset", default="fineweb", help="preset measured as `fineweb` (name or YAML path)")
     p.add_argument("--fast-preset", default="fast", help="preset measured as `fast` (name or YAML path)")
-    p.add_argument("--preset", action="append", default=[], metavar="LABEL=PRESET",
-                   help="also measure this preset (repeatable)")
-    p.add_argument("--only", choices=["fineweb", "fast"], action="append",
-                   help="measure only these of the two presets (repeatable)")
-    p.add_argument("--extract-timeout", type=float,
-                   help="trafilatura's per-page limit in seconds for datatrove and every preset (default: as "
-                        "published, 1 s); raise it on a busy machine, where 1 s of wall time drops pages at random")
-    p.add_argument("--extraction", action="store_true",
-                   help="score trafilatura and resiliparse against the gold text of the AEB pages instead")
+    p.add_argument(
+        "--preset", action="append", default=[], metavar="LABEL=PRESET", help="also measure this preset (repeatable)"
+    )
+    p.add_argument(
+        "--only",
+        choices=["fineweb", "fast"],
+        action="append",
+        help="measure only these of the two presets (repeatable)",
+    )
+    p.add_argument(
+        "--extract-timeout",
+        type=float,
+        help="trafilatura's per-page limit in seconds for datatrove and every preset (default: as "
+        "published, 1 s); raise it on a busy machine, where 1 s of wall time drops pages at random",
+    )
+    p.add_argument(
+        "--extraction",
+        action="store_true",
+        help="score trafilatura and resiliparse against the gold text of the AEB pages instead",
+    )
     p.add_argument("--aeb", help="article-extraction-benchmark folder (html/, ground-truth.json)")
     p.add_argument("--limit", type=int, help="with --extraction: only the first N pages")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run every pipeline this many times and report the median run (a 15 s run varies "
-                        "by a second on a shared machine; default: %(default)s)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every pipeline this many times and report the median run (a 15 s run varies "
+        "by a second on a shared machine; default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="also print the result as JSON")
-    p.add_argument("--dedup", action="store_true",
-                   help="also score the fineweb run's dedup against the corpus manifest.jsonl (exact truth), "
-                        "next to datatrove's MinHash on the same documents")
+    p.add_argument(
+        "--dedup",
+        action="store_true",
+        help="also score the fineweb run's dedup against the corpus manifest.jsonl (exact truth), "
+        "next to datatrove's MinHash on the same documents",
+    )
 
 
 def _ai_detector_cost() -> str:
@@ -62,8 +83,10 @@ def _dedup_evaluation(files: list[str], out: str) -> str:
         return f"dedup: no {manifest} beside the inputs (build the corpus with build_bench_warc.py)"
     run_dir = os.path.join(os.path.abspath(out), "fineweb", "run")
     if not os.path.isdir(run_dir):
-        candidates = [os.path.dirname(p) for p in glob.glob(os.path.join(os.path.abspath(out), "fineweb", "**",
-                                                                          "stats.json"), recursive=True)]
+        candidates = [
+            os.path.dirname(p)
+            for p in glob.glob(os.path.join(os.path.abspath(out), "fineweb", "**", "stats.json"), recursive=True)
+        ]
         if not candidates:
             return "dedup: no fineweb run in the bench folder"
         run_dir = candidates[0]

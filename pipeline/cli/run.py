@@ -10,11 +10,20 @@ import sys
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="preset name (fineweb, sample, thresher, fast) or path to a preset YAML")
-    p.add_argument("--input", "-i", nargs="+", action="extend", metavar="PATH",
-                   help="WARC files, folders, globs or fsspec URLs (several, or repeat the option)")
+    p.add_argument(
+        "--input",
+        "-i",
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="WARC files, folders, globs or fsspec URLs (several, or repeat the option)",
+    )
     p.add_argument("--output", "-o", default="thresher-output", help="output folder (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="clear an output folder that holds another run (a run of the same making resumes)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear an output folder that holds another run (a run of the same making resumes)",
+    )
     p.add_argument("--workers", "-w", type=int, help="parallel worker processes (default: cores)")
     p.add_argument("--tasks", type=int, help="tasks (default: one per input file)")
     p.add_argument("--write-removed", action="store_true", default=None, help="write dropped documents to removed/")

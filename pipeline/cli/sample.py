@@ -18,8 +18,16 @@ import pyarrow.parquet as pq
 
 from ..report.scan import KEPT, REMOVED, read_positions, shard_paths
 
-SHOWN_COLUMNS = ("url", "language", "language_score", "ai_score", "dup_cluster_size", "consent_noai",
-                 "consent_tdm_reservation", "consent_robots")
+SHOWN_COLUMNS = (
+    "url",
+    "language",
+    "language_score",
+    "ai_score",
+    "dup_cluster_size",
+    "consent_noai",
+    "consent_tdm_reservation",
+    "consent_robots",
+)
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -90,8 +98,11 @@ def main(args: argparse.Namespace) -> int:
     which = args.removed_by or (REMOVED if args.removed or args.reason else KEPT)
     if args.removed_by and not shard_paths(args.run_dir, args.removed_by):
         blocks = sorted({b for b, _ in shard_paths(args.run_dir, REMOVED)})
-        print(f"thresher: no removed/{args.removed_by} shards in {args.run_dir}; blocks with removed documents: "
-              f"{', '.join(blocks) or 'none (run with --write-removed)'}", file=sys.stderr)
+        print(
+            f"thresher: no removed/{args.removed_by} shards in {args.run_dir}; blocks with removed documents: "
+            f"{', '.join(blocks) or 'none (run with --write-removed)'}",
+            file=sys.stderr,
+        )
         return 1
     if not shard_paths(args.run_dir, which):
         if which == KEPT:
@@ -103,8 +114,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     rows = sample_rows(args.run_dir, args.n, which, seed, args.reason)
     what = "kept" if which == KEPT else ("removed" if which == REMOVED else f"removed by {which}")
-    print(f"thresher sample: {len(rows)} {what} document(s), seed {seed} (repeat with --seed {seed})",
-          file=sys.stderr)
+    print(f"thresher sample: {len(rows)} {what} document(s), seed {seed} (repeat with --seed {seed})", file=sys.stderr)
     for i, row in enumerate(rows, 1):
         if args.json:
             print(json.dumps(row, ensure_ascii=False, default=str))

@@ -84,8 +84,9 @@ def _header(records: list[tuple[str, str]], name: str) -> str | None:
 def main(args: argparse.Namespace) -> int:
     found = find_document(args.run_dir, args.doc_id)
     if found is None:
-        print(f"thresher: no document {args.doc_id!r} in {args.run_dir}/data or {args.run_dir}/removed",
-              file=sys.stderr)
+        print(
+            f"thresher: no document {args.doc_id!r} in {args.run_dir}/data or {args.run_dir}/removed", file=sys.stderr
+        )
         return 1
     row, shard, block = found
     record, record_error = None, None

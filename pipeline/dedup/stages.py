@@ -22,7 +22,6 @@ footer (section digests, lengths, an end magic) that readers check, so a crashed
 leave a half file that a later stage misreads.
 """
 
-
 from __future__ import annotations
 
 import os
@@ -134,7 +133,8 @@ class MinhashSignatures(PipelineStep):
             docs_id_offsets=offsets,
             docs_id_blob=blob,
         )
-        write_arrays(sig_path(self.work_dir, rank, world_size), arrays, {**self.params.meta(), "partitions": self.partitions})
+        meta = {**self.params.meta(), "partitions": self.partitions}
+        write_arrays(sig_path(self.work_dir, rank, world_size), arrays, meta)
 
 
 class MinhashBuckets(PipelineStep):

@@ -118,7 +118,7 @@ class LanguagePrefilter(BaseFilter, Block):
 
     def _quick_text(self, doc: Document) -> tuple[str, str] | None:
         """(resiliparse's text, what fastText reads of it), or None when the page gets no guess."""
-        from resiliparse.extract.html2text import extract_plain_text  # noqa: PLC0415
+        from resiliparse.extract.html2text import extract_plain_text
 
         if not self._judged(doc):
             return None

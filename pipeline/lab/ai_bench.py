@@ -38,8 +38,7 @@ def benchmark(batch_size: int | None = None, rounds: int = 5, model_path: str | 
             t0 = time.process_time()
             for start in range(ks.start, ks.stop, batch_size):
                 batch = range(start, min(start + batch_size, ks.stop))
-                model.scores([fz.extract(docs[k], tokens=toks[k] if shared else _fresh_tokens(docs[k]))
-                              for k in batch])
+                model.scores([fz.extract(docs[k], tokens=toks[k] if shared else _fresh_tokens(docs[k])) for k in batch])
             best = min(best, (time.process_time() - t0) / per_round)
         return 1000.0 * best
 

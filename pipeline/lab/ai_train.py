@@ -92,8 +92,17 @@ def load_rows(paths: list[str], min_words: int, match_pair_length: bool = True) 
     for d in raw:
         y, gen_from_label = _label(d["label"])
         gen = "human" if y == 0 else str(d.get("generator") or gen_from_label or "unknown")
-        rows.append(Row(d["text"], y, gen, str(d.get("domain") or d["source"]), str(d["source"]),
-                        str(d.get("src_cluster") or ""), d.get("pair_key")))
+        rows.append(
+            Row(
+                d["text"],
+                y,
+                gen,
+                str(d.get("domain") or d["source"]),
+                str(d["source"]),
+                str(d.get("src_cluster") or ""),
+                d.get("pair_key"),
+            )
+        )
     _pair_by_prefix(rows)
     _strip_shared_prefixes(rows)
     if match_pair_length:
@@ -249,8 +258,9 @@ def reference_bigrams(vocab: list[str]) -> BigramTable:
         return BigramTable.from_counts(vocab, unigram, bigrams)
     bundled = AIDetectorModel.load().featurizer
     if bundled.bigrams is None:
-        raise RuntimeError("the LM features need symspellpy's bigram list (pip install symspellpy) "
-                           "or a bundled model that carries it")
+        raise RuntimeError(
+            "the LM features need symspellpy's bigram list (pip install symspellpy) or a bundled model that carries it"
+        )
     return BigramTable.from_scored(vocab, bundled.bigrams.scored(list(bundled.zipf)))
 
 
@@ -279,8 +289,16 @@ model.save_model(out)
 """
 
 
-def fit_fasttext(texts: list[str], y: np.ndarray, idx: np.ndarray, dim: int, epochs: int, lr: float = 0.1,
-                 quantize: bool = False, seed: int = 0):
+def fit_fasttext(
+    texts: list[str],
+    y: np.ndarray,
+    idx: np.ndarray,
+    dim: int,
+    epochs: int,
+    lr: float = 0.1,
+    quantize: bool = False,
+    seed: int = 0,
+):
     """fastText supervised classifier (word unigrams + bigrams) on the rows `idx`, one thread.
 
     Texts are the space-joined, lowercased word split (see `fasttext_text`): no layout reaches it.
@@ -298,10 +316,22 @@ def fit_fasttext(texts: list[str], y: np.ndarray, idx: np.ndarray, dim: int, epo
             for i in order:
                 f.write(f"__label__{int(y[i])} {texts[i] or '<empty>'}\n")
         for attempt in range(4):
-            params = {"dim": dim, "epoch": epochs, "lr": lr, "wordNgrams": 2, "minCount": 1, "bucket": 200_000,
-                      "loss": "softmax", "thread": 1, "seed": 1 + attempt, "verbose": 0, "quantize": quantize}
-            run = subprocess.run([sys.executable, "-c", _FT_CHILD, src, out, json.dumps(params)],
-                                 capture_output=True, text=True)
+            params = {
+                "dim": dim,
+                "epoch": epochs,
+                "lr": lr,
+                "wordNgrams": 2,
+                "minCount": 1,
+                "bucket": 200_000,
+                "loss": "softmax",
+                "thread": 1,
+                "seed": 1 + attempt,
+                "verbose": 0,
+                "quantize": quantize,
+            }
+            run = subprocess.run(
+                [sys.executable, "-c", _FT_CHILD, src, out, json.dumps(params)], capture_output=True, text=True
+            )
             if run.returncode == 0:
                 break
             if attempt == 3:
@@ -355,10 +385,20 @@ def fit_trees(X: np.ndarray, y: np.ndarray, w: np.ndarray, p: TreeParams):
     and LightGBM's deterministic mode, so a retrain on the same data gives the same trees."""
     import lightgbm
 
-    params = {"objective": "binary", "learning_rate": p.learning_rate, "num_leaves": p.leaves,
-              "min_data_in_leaf": p.min_leaf, "feature_fraction": p.feature_fraction,
-              "bagging_fraction": p.row_fraction, "bagging_freq": 1, "seed": 0, "deterministic": True,
-              "force_col_wise": True, "num_threads": os.cpu_count() or 1, "verbose": -1}
+    params = {
+        "objective": "binary",
+        "learning_rate": p.learning_rate,
+        "num_leaves": p.leaves,
+        "min_data_in_leaf": p.min_leaf,
+        "feature_fraction": p.feature_fraction,
+        "bagging_fraction": p.row_fraction,
+        "bagging_freq": 1,
+        "seed": 0,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": os.cpu_count() or 1,
+        "verbose": -1,
+    }
     return lightgbm.train(params, lightgbm.Dataset(X, y, weight=w), num_boost_round=p.trees)
 
 
@@ -426,8 +466,12 @@ def tpr_at_fpr(scores: np.ndarray, y: np.ndarray, fpr: float = 0.01) -> float:
 
 def metric_row(setting: str, subset: str, scores, y) -> dict:
     return {
-        "setting": setting, "subset": subset, "n_machine": int(y.sum()), "n_human": int((y == 0).sum()),
-        "auroc": auroc(scores, y), "tpr_at_1pct_fpr": tpr_at_fpr(scores, y),
+        "setting": setting,
+        "subset": subset,
+        "n_machine": int(y.sum()),
+        "n_human": int((y == 0).sum()),
+        "auroc": auroc(scores, y),
+        "tpr_at_1pct_fpr": tpr_at_fpr(scores, y),
     }
 
 
@@ -437,8 +481,16 @@ def metric_row(setting: str, subset: str, scores, y) -> dict:
 class Data:
     """Rows + features + column arrays, so that every protocol split is a boolean mask."""
 
-    def __init__(self, rows: list[Row], X: np.ndarray, n_folds: int, trees: TreeParams = TreeParams(),
-                 ft_texts: list[str] | None = None, ft_dim: int = 16, ft_epochs: int = 0):
+    def __init__(
+        self,
+        rows: list[Row],
+        X: np.ndarray,
+        n_folds: int,
+        trees: TreeParams = TreeParams(),
+        ft_texts: list[str] | None = None,
+        ft_dim: int = 16,
+        ft_epochs: int = 0,
+    ):
         self.ft_texts = ft_texts
         self.ft_dim = ft_dim
         self.ft_epochs = ft_epochs if ft_texts is not None else 0
@@ -520,8 +572,10 @@ def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
     f_i = out_of_fold(data)
     t_i = data.ft_out_of_fold(everything) if use_ft else None
     splits.append(("i_heldout_src_cluster", None, everything, f_i, t_i))
-    log(f"  (i) held-out src_cluster: features {auroc(f_i, data.y):.3f}"
-        + (f", fastText {auroc(t_i, data.y):.3f}" if use_ft else ""))
+    log(
+        f"  (i) held-out src_cluster: features {auroc(f_i, data.y):.3f}"
+        + (f", fastText {auroc(t_i, data.y):.3f}" if use_ft else "")
+    )
     for g in sorted(set(data.gen[data.y == 1])):
         gm = data.gen == g
         test = gm | humans_like(data, gm)
@@ -529,8 +583,10 @@ def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
         # fastText: 2 groups of folds instead of 5 (cost); machine rows of g are never in training
         t = data.ft_out_of_fold(~gm, groups=2) if use_ft else None
         splits.append(("ii_leave_one_generator_out", g, test, f, t))
-        log(f"  (ii) without {g}: features {auroc(f[test], data.y[test]):.3f}"
-            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else ""))
+        log(
+            f"  (ii) without {g}: features {auroc(f[test], data.y[test]):.3f}"
+            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
+        )
     for d in sorted(set(data.dom)):
         test = data.dom == d
         if len(set(data.y[test])) < 2 or test.all():
@@ -538,8 +594,10 @@ def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
         f = data.fit(~test).decision(data.X)
         t = data.ft_scores(~test, test) if use_ft else None
         splits.append((f"iii_leave_one_domain_out:{d}", None, test, f, t))
-        log(f"  (iii) without domain {d}: features {auroc(f[test], data.y[test]):.3f}"
-            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else ""))
+        log(
+            f"  (iii) without domain {d}: features {auroc(f[test], data.y[test]):.3f}"
+            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
+        )
     for src in sorted(set(data.src)):
         test = data.src == src
         if test.all() or len(set(data.y[test])) < 2:
@@ -548,8 +606,10 @@ def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
         t = data.ft_scores(~test, test) if use_ft else None
         others = "+".join(sorted(set(data.src[~test])))
         splits.append((f"iv_cross_source:{others}->{src}", None, test, f, t))
-        log(f"  (iv) {others} -> {src}: features {auroc(f[test], data.y[test]):.3f}"
-            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else ""))
+        log(
+            f"  (iv) {others} -> {src}: features {auroc(f[test], data.y[test]):.3f}"
+            + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
+        )
     data.stack_weight = stack_weight(f_i, t_i, data.y) if use_ft else 0.0
     log(f"  fastText stacking weight: {data.stack_weight:.3f}")
 
@@ -607,8 +667,10 @@ def is_headline(row: dict) -> bool:
 def headline(results: list[dict]) -> str:
     """Mean AUROC over the headline rows (one number to compare models by)."""
     rows = [r["auroc"] for r in results if is_headline(r)]
-    return (f"mean AUROC over the {len(rows)} headline rows ((i), each held-out generator and domain, "
-            f"cross-source): {np.mean(rows):.4f}")
+    return (
+        f"mean AUROC over the {len(rows)} headline rows ((i), each held-out generator and domain, "
+        f"cross-source): {np.mean(rows):.4f}"
+    )
 
 
 # the issue's AUROC targets: documents held out by src_cluster (i), and unseen generator / domain / source
@@ -622,8 +684,10 @@ def weak_spots(results: list[dict]) -> list[str]:
     for r in results:
         target = TARGET_HELD_OUT if r["setting"].startswith("i_") else TARGET_SHIFTED
         if r["auroc"] < target:
-            out.append(f"{r['setting']} / {r['subset']}: AUROC {r['auroc']:.3f} < {target} "
-                       f"(short by {target - r['auroc']:.3f}); TPR@1%FPR {r['tpr_at_1pct_fpr']:.3f}")
+            out.append(
+                f"{r['setting']} / {r['subset']}: AUROC {r['auroc']:.3f} < {target} "
+                f"(short by {target - r['auroc']:.3f}); TPR@1%FPR {r['tpr_at_1pct_fpr']:.3f}"
+            )
     return out
 
 
@@ -636,8 +700,9 @@ LEARNING_CURVE_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 def learning_curve(data: Data, fractions: tuple[float, ...] = LEARNING_CURVE_FRACTIONS, log=print) -> list[dict]:
     """Split (i) again, trained on a share of the training src_clusters (each held-out fold stays whole):
     how the figures grow with labelled data of the same kind tells whether labelling more would pay."""
-    share = np.array([int(hashlib.sha1(f"{r.cluster}#share".encode()).hexdigest(), 16) % 10**6 / 10**6
-                      for r in data.rows])
+    share = np.array(
+        [int(hashlib.sha1(f"{r.cluster}#share".encode()).hexdigest(), 16) % 10**6 / 10**6 for r in data.rows]
+    )
     out = []
     for frac in sorted(fractions):
         keep = share < frac  # nested: a smaller share's clusters are inside every larger one
@@ -647,13 +712,18 @@ def learning_curve(data: Data, fractions: tuple[float, ...] = LEARNING_CURVE_FRA
         f = out_of_fold(data, train_mask=keep)
         t = data.ft_out_of_fold(keep) if data.ft_epochs > 0 else None
         s = f if t is None else f + stack_weight(f, t, data.y) * t
-        row = {"fraction": frac,
-               "train_texts": int(np.mean([(keep & (data.fold != k)).sum() for k in range(data.n_folds)])),
-               "auroc_features": auroc(f, data.y), "auroc": auroc(s, data.y),
-               "tpr_at_1pct_fpr": tpr_at_fpr(s, data.y)}
+        row = {
+            "fraction": frac,
+            "train_texts": int(np.mean([(keep & (data.fold != k)).sum() for k in range(data.n_folds)])),
+            "auroc_features": auroc(f, data.y),
+            "auroc": auroc(s, data.y),
+            "tpr_at_1pct_fpr": tpr_at_fpr(s, data.y),
+        }
         out.append(row)
-        log(f"  (i) with {frac:.1%} of the training clusters ({row['train_texts']} texts per fold): "
-            f"features {row['auroc_features']:.3f}, stacked {row['auroc']:.3f}")
+        log(
+            f"  (i) with {frac:.1%} of the training clusters ({row['train_texts']} texts per fold): "
+            f"features {row['auroc_features']:.3f}, stacked {row['auroc']:.3f}"
+        )
     return out
 
 
@@ -665,27 +735,36 @@ def data_needed(curve: list[dict], target: float = TARGET_HELD_OUT) -> tuple[flo
     miss = 1.0 - np.array([r["auroc"] for r in curve])
     slope, icpt = np.polyfit(np.log(n), np.log(miss), 1)
     if slope > -1e-6:  # flat or worse (rounding leaves a flat fit a hair below zero)
-        return float(2.0 ** slope), None
-    return float(2.0 ** slope), float(np.exp((np.log(1.0 - target) - icpt) / slope) / n[-1])
+        return float(2.0**slope), None
+    return float(2.0**slope), float(np.exp((np.log(1.0 - target) - icpt) / slope) / n[-1])
 
 
 def curve_text(curve: list[dict] | None) -> str:
     """The card's learning-curve table and what it says."""
     if not curve:
         return "Not measured for this model (`thresher train ai-detector ... --learning-curve` measures it)."
-    lines = ["| share of training clusters | training texts per fold | AUROC features | AUROC stacked | "
-             "TPR @ 1 % FPR |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['fraction']:.1%} | {r['train_texts']} | {r['auroc_features']:.3f} | {r['auroc']:.3f} | "
-              f"{r['tpr_at_1pct_fpr']:.3f} |" for r in curve]
+    lines = [
+        "| share of training clusters | training texts per fold | AUROC features | AUROC stacked | TPR @ 1 % FPR |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['fraction']:.1%} | {r['train_texts']} | {r['auroc_features']:.3f} | {r['auroc']:.3f} | "
+        f"{r['tpr_at_1pct_fpr']:.3f} |"
+        for r in curve
+    ]
     if len(curve) < 2:
         return "\n".join(lines)
     per_doubling, multiple = data_needed(curve)
     lines.append("")
-    lines.append(f"Each doubling of the training texts multiplied the shortfall (1 - AUROC) by {per_doubling:.2f} "
-                 "(least-squares power law through the rows above).")
+    lines.append(
+        f"Each doubling of the training texts multiplied the shortfall (1 - AUROC) by {per_doubling:.2f} "
+        "(least-squares power law through the rows above)."
+    )
     if multiple is not None:
-        lines.append(f"If that law held, (i) would reach AUROC {TARGET_HELD_OUT} with about {multiple:.0f} times "
-                     "today's training texts. That is an extrapolation, not a measurement.")
+        lines.append(
+            f"If that law held, (i) would reach AUROC {TARGET_HELD_OUT} with about {multiple:.0f} times "
+            "today's training texts. That is an extrapolation, not a measurement."
+        )
     return "\n".join(lines)
 
 
@@ -715,23 +794,32 @@ def train_final(data: Data, fz: Featurizer, oof: np.ndarray, args_dict: dict) ->
         "oof_fpr_at_threshold": float((cal_oof[data.y == 0] > thr).mean()),
         "oof_tpr_at_threshold": float((cal_oof[data.y == 1] > thr).mean()),
         "oof_at_threshold_by_domain": {
-            d: {"fpr": float((cal_oof[(data.dom == d) & (data.y == 0)] > thr).mean()),
-                "tpr": float((cal_oof[(data.dom == d) & (data.y == 1)] > thr).mean())}
+            d: {
+                "fpr": float((cal_oof[(data.dom == d) & (data.y == 0)] > thr).mean()),
+                "tpr": float((cal_oof[(data.dom == d) & (data.y == 1)] > thr).mean()),
+            }
             for d in sorted(set(data.dom))
         },
     }
     return AIDetectorModel(full.trees, a, pb, fz, meta, ft)
 
 
-def write_card(path: Path, model: AIDetectorModel, results: list[dict], bench: dict | None, cmd: str,
-               results_features: list[dict] | None = None, results_no_lm: list[dict] | None = None,
-               curve: list[dict] | None = None) -> None:
-    path.write_text(render_card(model, results, bench, cmd, results_features, results_no_lm, curve),
-                    encoding="utf-8")
+def write_card(
+    path: Path,
+    model: AIDetectorModel,
+    results: list[dict],
+    bench: dict | None,
+    cmd: str,
+    results_features: list[dict] | None = None,
+    results_no_lm: list[dict] | None = None,
+    curve: list[dict] | None = None,
+) -> None:
+    path.write_text(render_card(model, results, bench, cmd, results_features, results_no_lm, curve), encoding="utf-8")
 
 
-def comparison_table(results: list[dict], results_features: list[dict] | None,
-                     results_no_lm: list[dict] | None = None) -> str:
+def comparison_table(
+    results: list[dict], results_features: list[dict] | None, results_no_lm: list[dict] | None = None
+) -> str:
     """Feature model without the LM features, feature model, and stacked with fastText, on the overall,
     leave-one-generator-out, leave-one-domain-out and cross-source rows (AUROC)."""
     if not results_features:
@@ -745,8 +833,10 @@ def comparison_table(results: list[dict], results_features: list[dict] | None,
         if is_headline(b):
             k = (b["setting"], b["subset"])
             first = f"{no_lm[k]:.3f} | " if k in no_lm else ("n/a | " if no_lm else "")
-            lines.append(f"| {b['setting']} | {b['subset']} | {first}{a['auroc']:.3f} | {b['auroc']:.3f} | "
-                         f"{b['auroc'] - a['auroc']:+.3f} |")
+            lines.append(
+                f"| {b['setting']} | {b['subset']} | {first}{a['auroc']:.3f} | {b['auroc']:.3f} | "
+                f"{b['auroc'] - a['auroc']:+.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -754,10 +844,11 @@ def lm_gain(results_features: list[dict] | None, results_no_lm: list[dict] | Non
     """What the LM features add to the feature model: AUROC change on (i) and on the mean of the rows."""
     if not results_features or not results_no_lm:
         return "(not measured)"
-    rows = [(a["auroc"], b["auroc"]) for a, b in zip(results_features, results_no_lm, strict=True)
-            if is_headline(a)]
-    return (f"{rows[0][0] - rows[0][1]:+.3f} AUROC on (i) and {np.mean([a - b for a, b in rows]):+.3f} on average "
-            f"over the {len(rows)} (i)-(iv) rows")
+    rows = [(a["auroc"], b["auroc"]) for a, b in zip(results_features, results_no_lm, strict=True) if is_headline(a)]
+    return (
+        f"{rows[0][0] - rows[0][1]:+.3f} AUROC on (i) and {np.mean([a - b for a, b in rows]):+.3f} on average "
+        f"over the {len(rows)} (i)-(iv) rows"
+    )
 
 
 def _top_features(model: AIDetectorModel, k: int = 12) -> str:
@@ -769,41 +860,69 @@ def _top_features(model: AIDetectorModel, k: int = 12) -> str:
     return "\n".join(["| feature | share of split gain |", "|---|---:|", *rows])
 
 
-def render_card(model: AIDetectorModel, results: list[dict], bench: dict | None, cmd: str,
-                results_features: list[dict] | None = None, results_no_lm: list[dict] | None = None,
-                curve: list[dict] | None = None) -> str:
+def render_card(
+    model: AIDetectorModel,
+    results: list[dict],
+    bench: dict | None,
+    cmd: str,
+    results_features: list[dict] | None = None,
+    results_no_lm: list[dict] | None = None,
+    curve: list[dict] | None = None,
+) -> str:
     """The model card: data, splits, every figure, threshold, cost, limits and who it may wrong."""
     m = model.meta
     spots = weak_spots(results)
-    cost = (f"{bench['ms_per_1000_words']:.2f} ms CPU per 1,000-word document including tokenisation, "
+    cost = (
+        (
+            f"{bench['ms_per_1000_words']:.2f} ms CPU per 1,000-word document including tokenisation, "
             f"{bench['ms_per_1000_words_tokens_shared']:.2f} ms when the word split is shared with earlier "
             f"blocks (`thresher.pipeline.lab.ai_bench.benchmark()`, synthetic 1,000-word documents in batches of "
-            f"{bench.get('batch_size', 1)}, as the presets score them)") if bench else "n/a"
+            f"{bench.get('batch_size', 1)}, as the presets score them)"
+        )
+        if bench
+        else "n/a"
+    )
     return CARD_TEMPLATE.format(
         tried_extra=TRIED_EXTRA,
-        trained_at=m.get("trained_at"), n_machine=m["n_train"]["machine"], n_human=m["n_train"]["human"],
-        generators=", ".join(m["generators"]), domains=", ".join(m["domains"]), sources=", ".join(m["sources"]),
-        threshold=m["threshold_1pct_fpr"], oof_fpr=m["oof_fpr_at_threshold"], oof_tpr=m["oof_tpr_at_threshold"],
-        table=format_table(results), headline=headline(results),
-        weak="\n".join(f"- {s}" for s in spots) or "- none", cost=cost, cmd=cmd, curve=curve_text(curve),
-        target_held_out=TARGET_HELD_OUT, target_shifted=TARGET_SHIFTED,
+        trained_at=m.get("trained_at"),
+        n_machine=m["n_train"]["machine"],
+        n_human=m["n_train"]["human"],
+        generators=", ".join(m["generators"]),
+        domains=", ".join(m["domains"]),
+        sources=", ".join(m["sources"]),
+        threshold=m["threshold_1pct_fpr"],
+        oof_fpr=m["oof_fpr_at_threshold"],
+        oof_tpr=m["oof_tpr_at_threshold"],
+        table=format_table(results),
+        headline=headline(results),
+        weak="\n".join(f"- {s}" for s in spots) or "- none",
+        cost=cost,
+        cmd=cmd,
+        curve=curve_text(curve),
+        target_held_out=TARGET_HELD_OUT,
+        target_shifted=TARGET_SHIFTED,
         n_features=len(feature_names(model.featurizer.sym_bigrams, model.featurizer.bigrams is not None)),
         weights=_top_features(model),
         args=json.dumps(m.get("train_args"), sort_keys=True),
         platt=f"a = {model.platt_a:.4f}, b = {model.platt_b:.4f}",
         lm_gain=lm_gain(results_features, results_no_lm),
-        trees=model.trees.num_trees(), leaves=m.get("train_args", {}).get("leaves"), model_choice=MODEL_CHOICE,
-        ft_weight=model.fasttext_weight, ft_file=m.get("fasttext_file", "none"),
+        trees=model.trees.num_trees(),
+        leaves=m.get("train_args", {}).get("leaves"),
+        model_choice=MODEL_CHOICE,
+        ft_weight=model.fasttext_weight,
+        ft_file=m.get("fasttext_file", "none"),
         comparison=comparison_table(results, results_features, results_no_lm),
-        by_domain="\n".join(["| domain | FPR | TPR |", "|---|---:|---:|"] + [
-            f"| {d} | {v['fpr']:.2%} | {v['tpr']:.1%} |" for d, v in m.get("oof_at_threshold_by_domain", {}).items()]),
+        by_domain="\n".join(
+            ["| domain | FPR | TPR |", "|---|---:|---:|"]
+            + [f"| {d} | {v['fpr']:.2%} | {v['tpr']:.1%} |" for d, v in m.get("oof_at_threshold_by_domain", {}).items()]
+        ),
     )
 
 
 # measured while building this version (see the card); kept here so that a retrain keeps the record
 MODEL_CHOICE = (
     "gradient-boosted trees replaced v3's logistic regression + one-hidden-layer ReLU network (64 units) "
-    "over the same features, measured on the same splits (stacked with fastText; \"mean\" is the mean AUROC "
+    'over the same features, measured on the same splits (stacked with fastText; "mean" is the mean AUROC '
     "over the 21 rows (i), (ii) x 13, (iii) x 5, (iv) x 2): v3 (i) 0.880, mean 0.8078; trees (400 of 31 "
     "leaves, learning rate 0.05) (i) 0.891, mean 0.8202 (held-out LLaMA 0.759 -> 0.793, WritingPrompts "
     "0.770 -> 0.800, davinci 0.813 -> 0.807, GPT-3.5 0.804 -> 0.805); trees + v3 summed (i) 0.885, mean "
@@ -996,31 +1115,46 @@ bundled copy. Lexicon: thresher (Apache-2.0), word list after Kobak et al. 2024.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", action="append", required=True,
-                        help="labelled jsonl file, or a directory of them (one source); repeatable")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="labelled jsonl file, or a directory of them (one source); repeatable",
+    )
     parser.add_argument("--out", help="directory for ai_detector.npz, AI_DETECTOR_CARD.md, metrics json")
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="run the evaluation protocol and print the figures; write nothing")
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="run the evaluation protocol and print the figures; write nothing"
+    )
     parser.add_argument("--folds", type=int, default=5, help="src_cluster folds for (i), (ii), calibration")
     parser.add_argument("--min-words", type=int, default=15, help="drop shorter texts (after prompt removal)")
     parser.add_argument("--vocab-size", type=int, default=40000, help="words kept from the frequency table")
-    parser.add_argument("--sym-bigrams", type=int, default=128,
-                        help="function-word/punctuation bigram features to use (0 = none)")
+    parser.add_argument(
+        "--sym-bigrams", type=int, default=128, help="function-word/punctuation bigram features to use (0 = none)"
+    )
     parser.add_argument("--trees", type=int, default=TreeParams.trees, help="boosting rounds of the feature model")
-    parser.add_argument("--learning-rate", type=float, default=TreeParams.learning_rate,
-                        help="learning rate of the boosted trees")
+    parser.add_argument(
+        "--learning-rate", type=float, default=TreeParams.learning_rate, help="learning rate of the boosted trees"
+    )
     parser.add_argument("--leaves", type=int, default=TreeParams.leaves, help="leaves per tree")
     parser.add_argument("--min-leaf", type=int, default=TreeParams.min_leaf, help="fewest texts in a leaf")
-    parser.add_argument("--fasttext-epochs", type=int, default=20,
-                        help="epochs of the stacked fastText classifier (0 = no fastText)")
+    parser.add_argument(
+        "--fasttext-epochs", type=int, default=20, help="epochs of the stacked fastText classifier (0 = no fastText)"
+    )
     parser.add_argument("--fasttext-dim", type=int, default=16, help="fastText embedding size")
     parser.add_argument("--lexicon", help="marker lexicon JSON (default: the bundled one)")
-    parser.add_argument("--lm-features", action=argparse.BooleanOptionalAction, default=True,
-                        help="pseudo-language-model features against the reference bigram table")
-    parser.add_argument("--learning-curve", action="store_true",
-                        help="also retrain split (i) on shares "
-                             f"{', '.join(f'{f:g}' for f in LEARNING_CURVE_FRACTIONS)} of the training clusters "
-                             "(would more labelled data help?); about 20 %% more time; the card shows it")
+    parser.add_argument(
+        "--lm-features",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pseudo-language-model features against the reference bigram table",
+    )
+    parser.add_argument(
+        "--learning-curve",
+        action="store_true",
+        help="also retrain split (i) on shares "
+        f"{', '.join(f'{f:g}' for f in LEARNING_CURVE_FRACTIONS)} of the training clusters "
+        "(would more labelled data help?); about 20 %% more time; the card shows it",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -1034,13 +1168,14 @@ def main(args: argparse.Namespace) -> int:
         return 2
     fz = build_featurizer(args.vocab_size, args.lexicon, lm=args.lm_features)
     if args.sym_bigrams:
-        fz = Featurizer(fz.zipf, fz.lexicon, fz.stopwords, choose_sym_bigrams(fz, rows, args.sym_bigrams),
-                        fz.bigrams)
+        fz = Featurizer(fz.zipf, fz.lexicon, fz.stopwords, choose_sym_bigrams(fz, rows, args.sym_bigrams), fz.bigrams)
     X, ft_texts = featurize_all(fz, rows)
     trees = TreeParams(args.trees, args.learning_rate, args.leaves, args.min_leaf)
     data = Data(rows, X, args.folds, trees, ft_texts, args.fasttext_dim, args.fasttext_epochs)
-    print(f"{len(rows)} texts ({int(data.y.sum())} machine), {len(set(data.gen))} generators, "
-          f"{len(set(data.dom))} domains, features in {time.time() - t0:.1f}s")
+    print(
+        f"{len(rows)} texts ({int(data.y.sum())} machine), {len(set(data.gen))} generators, "
+        f"{len(set(data.dom))} domains, features in {time.time() - t0:.1f}s"
+    )
     results, oof = run_protocol(data)
     results_no_lm = None
     if fz.bigrams is not None:  # what the LM features add: the feature model without them, same splits
@@ -1061,8 +1196,19 @@ def main(args: argparse.Namespace) -> int:
         print(curve_text(curve))
     if args.evaluate_only:
         return 0
-    keep = ("folds", "min_words", "vocab_size", "sym_bigrams", "trees", "learning_rate", "leaves", "min_leaf",
-            "fasttext_dim", "fasttext_epochs", "lm_features")
+    keep = (
+        "folds",
+        "min_words",
+        "vocab_size",
+        "sym_bigrams",
+        "trees",
+        "learning_rate",
+        "leaves",
+        "min_leaf",
+        "fasttext_dim",
+        "fasttext_epochs",
+        "lm_features",
+    )
     train_args = {k: v for k, v in vars(args).items() if k in keep}
     model = train_final(data, fz, oof, train_args)
     out = Path(args.out)
@@ -1072,13 +1218,26 @@ def main(args: argparse.Namespace) -> int:
 
     bench = benchmark(model_path=str(out / "ai_detector.npz"))
     (out / "ai_detector.metrics.json").write_text(
-        json.dumps({"results": results, "results_features_only": data.results_features,
-                    "results_features_without_lm": results_no_lm, "learning_curve": curve, "benchmark": bench,
-                    "meta": model.meta}, indent=1), encoding="utf-8")
-    cmd = ("thresher train ai-detector " + " ".join(f"--data {d}" for d in args.data) + f" --out {args.out}"
-           + (" --learning-curve" if args.learning_curve else ""))
-    write_card(out / "AI_DETECTOR_CARD.md", model, results, bench, cmd, data.results_features, results_no_lm,
-               curve)
+        json.dumps(
+            {
+                "results": results,
+                "results_features_only": data.results_features,
+                "results_features_without_lm": results_no_lm,
+                "learning_curve": curve,
+                "benchmark": bench,
+                "meta": model.meta,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    cmd = (
+        "thresher train ai-detector "
+        + " ".join(f"--data {d}" for d in args.data)
+        + f" --out {args.out}"
+        + (" --learning-curve" if args.learning_curve else "")
+    )
+    write_card(out / "AI_DETECTOR_CARD.md", model, results, bench, cmd, data.results_features, results_no_lm, curve)
     print(f"\nfeatures the trees use most:\n{_top_features(model)}")
     print(f"threshold at 1 % FPR (out-of-fold humans): {model.threshold_1pct_fpr:.4f}")
     print(f"cost: {bench['ms_per_1000_words']:.3f} ms CPU per 1,000-word document")

@@ -250,8 +250,19 @@ def measure_datatrove(
 ) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    argv = _datatrove_child(["--out", out, "--workers", str(workers), "--lid-model", lid_model,
-                   "--extract-timeout", str(extract_timeout or 1.0), *files])
+    argv = _datatrove_child(
+        [
+            "--out",
+            out,
+            "--workers",
+            str(workers),
+            "--lid-model",
+            lid_model,
+            "--extract-timeout",
+            str(extract_timeout or 1.0),
+            *files,
+        ]
+    )
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement("datatrove FineWeb", "datatrove", r["returncode"] == 0, workers, documents)
     _fill(m, r, os.path.join(out, "bench.log"))
@@ -263,7 +274,12 @@ def measure_datatrove(
 
 
 def measure_preset(
-    label: str, preset: str, files: list[str], out: str, workers: int, documents: int,
+    label: str,
+    preset: str,
+    files: list[str],
+    out: str,
+    workers: int,
+    documents: int,
     extract_timeout: float | None = None,
 ) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
@@ -272,8 +288,18 @@ def measure_preset(
     if extract_timeout is not None:
         preset = timeout_preset(preset, extract_timeout, os.path.join(out, "preset.yaml"))
     # the measured child is the command a user runs
-    argv = [sys.executable, "-m", "thresher.pipeline.cli", "run", preset, "-o", run_out, "-w", str(workers),
-            "--no-progress"] + [arg for path in files for arg in ("-i", path)]
+    argv = [
+        sys.executable,
+        "-m",
+        "thresher.pipeline.cli",
+        "run",
+        preset,
+        "-o",
+        run_out,
+        "-w",
+        str(workers),
+        "--no-progress",
+    ] + [arg for path in files for arg in ("-i", path)]
     r = measure_command(argv, os.path.join(out, "bench.log"), _child_env())
     m = Measurement(label, "preset", r["returncode"] == 0, workers, documents)
     _fill(m, r, os.path.join(out, "bench.log"))
@@ -362,9 +388,16 @@ def run_bench(
     elif not skip_datatrove:
         log("datatrove: running its FineWeb pipeline (the slow one) ...")
         from ...filters.language import bundled_model_path
+
         reference = median_run(
-            lambda: measure_datatrove(files, os.path.join(out, "datatrove"), workers, documents,
-                                      lid_model or bundled_model_path(), extract_timeout),
+            lambda: measure_datatrove(
+                files,
+                os.path.join(out, "datatrove"),
+                workers,
+                documents,
+                lid_model or bundled_model_path(),
+                extract_timeout,
+            ),
             repeat,
         )
         if reference.ok:
@@ -375,12 +408,14 @@ def run_bench(
         log(_warm_url_cache())
     for label, preset in presets:
         log(f"{label}: running preset {preset!r} ...")
-        results.append(median_run(
-            lambda label=label, preset=preset: measure_preset(
-                label, preset, files, os.path.join(out, label), workers, documents, extract_timeout
-            ),
-            repeat,
-        ))
+        results.append(
+            median_run(
+                lambda label=label, preset=preset: measure_preset(
+                    label, preset, files, os.path.join(out, label), workers, documents, extract_timeout
+                ),
+                repeat,
+            )
+        )
     report = {
         "machine": machine_description(),
         "files": files,
@@ -451,38 +486,62 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
     """The comparison table, time per block, and the targets met / missed."""
     results: list[Measurement] = report["results"]
     ref = next((m for m in results if m.kind == "datatrove"), None)
-    out = [f"machine: {report['machine']}", f"documents: {report['documents']} response records, "
-           f"{report['workers']} worker(s), load average before each run shown"]
+    out = [
+        f"machine: {report['machine']}",
+        f"documents: {report['documents']} response records, "
+        f"{report['workers']} worker(s), load average before each run shown",
+    ]
     if report.get("extract_timeout"):
-        out.append(f"trafilatura's per-page time limit: {report['extract_timeout']:g} s in every pipeline "
-                   "(published: 1 s)")
-    rows = [["pipeline", "ok", "wall s", "docs/s", "docs/s/core", "vs datatrove", "CPU s", "docs/CPU s",
-             "peak RSS tree MB", "largest proc MB", "procs", "kept (filters)", "kept (final)", "agree (filters)",
-             "agree (final)", "timeouts", "load"]]
+        out.append(
+            f"trafilatura's per-page time limit: {report['extract_timeout']:g} s in every pipeline (published: 1 s)"
+        )
+    rows = [
+        [
+            "pipeline",
+            "ok",
+            "wall s",
+            "docs/s",
+            "docs/s/core",
+            "vs datatrove",
+            "CPU s",
+            "docs/CPU s",
+            "peak RSS tree MB",
+            "largest proc MB",
+            "procs",
+            "kept (filters)",
+            "kept (final)",
+            "agree (filters)",
+            "agree (final)",
+            "timeouts",
+            "load",
+        ]
+    ]
     for m in results:
         ratio = f"{m.docs_per_s / ref.docs_per_s:.2f}x" if ref and ref.docs_per_s and m.ok else ""
         compared = ref is not None and m is not ref and m.ok
         a_f = agreement(ref.kept_filtered, m.kept_filtered) if compared else None
         a_final = agreement(ref.kept_final, m.kept_final) if compared else None
-        rows.append([
-            m.name + (" (cached)" if m.cached_at else ""),
-            "yes" if m.ok else "NO",
-            f"{m.wall_s:.1f}",
-            f"{m.docs_per_s:.1f}",
-            f"{m.docs_per_core_s:.1f}",
-            ratio,
-            f"{m.cpu_s:.1f}",
-            f"{m.documents / m.cpu_s:.1f}" if m.cpu_s else "",
-            _mb(m.peak_tree_rss),
-            _mb(m.peak_proc_rss),
-            str(m.processes),
-            str(len(m.kept_filtered)) if m.kept_filtered is not None else "",
-            str(len(m.kept_final)) if m.kept_final is not None else "",
-            f"{a_f:.4f}" if a_f is not None else "",
-            f"{a_final:.4f}" if a_final is not None else "",
-            str(m.timeouts),
-            f"{m.load_before:.1f}",
-        ])
+        rows.append(
+            [
+                m.name + (" (cached)" if m.cached_at else ""),
+                "yes" if m.ok else "NO",
+                f"{m.wall_s:.1f}",
+                f"{m.docs_per_s:.1f}",
+                f"{m.docs_per_core_s:.1f}",
+                ratio,
+                f"{m.cpu_s:.1f}",
+                f"{m.documents / m.cpu_s:.1f}" if m.cpu_s else "",
+                _mb(m.peak_tree_rss),
+                _mb(m.peak_proc_rss),
+                str(m.processes),
+                str(len(m.kept_filtered)) if m.kept_filtered is not None else "",
+                str(len(m.kept_final)) if m.kept_final is not None else "",
+                f"{a_f:.4f}" if a_f is not None else "",
+                f"{a_final:.4f}" if a_final is not None else "",
+                str(m.timeouts),
+                f"{m.load_before:.1f}",
+            ]
+        )
     out += ["", table(rows, right=set(range(2, 17)))]
     out.append(
         f"(published datatrove reference on this kind of machine: {PUBLISHED_DATATROVE['docs_per_s_2_workers']} "
@@ -501,8 +560,10 @@ def format_report(report: dict, fineweb_label: str = "fineweb", fast_label: str 
             continue
         total = sum(s for _, s in m.block_seconds) or 1.0
         rows = [["block (" + m.name + ")", "seconds", "share", "ms/doc"]]
-        rows += [[name, f"{s:.1f}", f"{100 * s / total:.0f} %", f"{1000 * s / max(1, m.documents):.2f}"]
-                 for name, s in m.block_seconds]
+        rows += [
+            [name, f"{s:.1f}", f"{100 * s / total:.0f} %", f"{1000 * s / max(1, m.documents):.2f}"]
+            for name, s in m.block_seconds
+        ]
         out += ["", "time per block (summed over tasks; ms per input document):", table(rows)]
     out += ["", "targets:"] + [f"  {line}" for line in targets(results, fineweb_label, fast_label)]
     return "\n".join(out)
@@ -523,8 +584,10 @@ def targets(results: list[Measurement], fineweb_label: str, fast_label: str) -> 
             lines.append(f"{verdict(None)} {label} documents/s >= {want:g}x datatrove's (no measurement)")
             return
         x = m.docs_per_s / ref.docs_per_s
-        lines.append(f"{verdict(x >= want)} {label} documents/s >= {want:g}x datatrove's: {x:.2f}x "
-                     f"({m.docs_per_s:.1f} vs {ref.docs_per_s:.1f})")
+        lines.append(
+            f"{verdict(x >= want)} {label} documents/s >= {want:g}x datatrove's: {x:.2f}x "
+            f"({m.docs_per_s:.1f} vs {ref.docs_per_s:.1f})"
+        )
 
     speed(fw, TARGETS["fineweb_speedup"], fineweb_label)
     a = agreement(ref.kept_filtered, fw.kept_filtered) if ref and fw and fw.ok else None
@@ -538,7 +601,9 @@ def targets(results: list[Measurement], fineweb_label: str, fast_label: str) -> 
         if m is None:
             continue
         ok = m.peak_proc_rss <= TARGETS["rss_per_worker"] if m.ok else None
-        lines.append(f"{verdict(ok)} {m.name} peak RSS <= 1 GiB per worker: largest process "
-                     f"{_mb(m.peak_proc_rss)} MB (whole tree {_mb(m.peak_tree_rss)} MB over {m.processes} "
-                     f"processes, {_mb(m.peak_tree_rss // max(1, m.workers))} MB per worker)")
+        lines.append(
+            f"{verdict(ok)} {m.name} peak RSS <= 1 GiB per worker: largest process "
+            f"{_mb(m.peak_proc_rss)} MB (whole tree {_mb(m.peak_tree_rss)} MB over {m.processes} "
+            f"processes, {_mb(m.peak_tree_rss // max(1, m.workers))} MB per worker)"
+        )
     return lines

@@ -93,9 +93,7 @@ def run_datatrove(files: list[str], out: str, workers: int, lid_model: str, extr
         ),
     ]
     for name, pipeline, n in stages:
-        LocalPipelineExecutor(
-            pipeline, tasks=n, workers=min(workers, n), logging_dir=os.path.join(logs, name)
-        ).run()
+        LocalPipelineExecutor(pipeline, tasks=n, workers=min(workers, n), logging_dir=os.path.join(logs, name)).run()
 
 
 def datatrove_block_seconds(out: str) -> list[tuple[str, float]]:

@@ -252,12 +252,12 @@ def run_datatrove_minhash(filtered_dir: str, work_dir: str, tasks: int = 1, work
     import pyarrow.parquet as pq
 
     dtm = _datatrove_minhash()
-    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster = (  # noqa: N806
+    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster = (
         dtm.MinhashConfig,
         dtm.MinhashDedupBuckets,
         dtm.MinhashDedupCluster,
     )
-    MinhashDedupSignature, DTFilter = dtm.MinhashDedupSignature, dtm.MinhashDedupFilter  # noqa: N806
+    MinhashDedupSignature, DTFilter = dtm.MinhashDedupSignature, dtm.MinhashDedupFilter
     workers = 1  # in-process: worker processes would re-import the package __init__ (see below)
     shutil.rmtree(work_dir, ignore_errors=True)
     from datatrove.utils.hashing import HashConfig
@@ -648,14 +648,19 @@ def format_run_evaluation(res: dict) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)) for row in rows]
     t = res["thresher"]
-    lines.insert(0, f"{res['documents_passing_filters']} documents passed the filters; {t['true_clusters']} true "
-                    f"clusters (word 5-gram Jaccard >= 0.8 within a base page), {t['unique_docs']} documents "
-                    "with no partner above 0.5")
+    lines.insert(
+        0,
+        f"{res['documents_passing_filters']} documents passed the filters; {t['true_clusters']} true "
+        f"clusters (word 5-gram Jaccard >= 0.8 within a base page), {t['unique_docs']} documents "
+        "with no partner above 0.5",
+    )
     nd = res["neardup_truncation_clusters"]
     lines.append("")
-    lines.append(f"neardup-truncation-clusters.jsonl ({nd['documents']} texts, {nd['true_clusters']} clusters): "
-                 f"thresher precision {nd['thresher']['precision']:.4f} recall {nd['thresher']['recall']:.4f}; "
-                 f"datatrove precision {nd['datatrove']['precision']:.4f} recall {nd['datatrove']['recall']:.4f}")
+    lines.append(
+        f"neardup-truncation-clusters.jsonl ({nd['documents']} texts, {nd['true_clusters']} clusters): "
+        f"thresher precision {nd['thresher']['precision']:.4f} recall {nd['thresher']['recall']:.4f}; "
+        f"datatrove precision {nd['datatrove']['precision']:.4f} recall {nd['datatrove']['recall']:.4f}"
+    )
     return "\n".join(lines)
 
 

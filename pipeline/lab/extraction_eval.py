@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from .bench import table
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -85,30 +87,40 @@ def run_extraction(folder: str, limit: int | None = None) -> list[dict]:
         wall = time.perf_counter() - wall0
         n = len(pages)
         times.sort()
-        rows.append({
-            "extractor": name,
-            "pages": n,
-            "precision": sum(s[0] for s in scores) / n,
-            "recall": sum(s[1] for s in scores) / n,
-            "f1": sum(s[2] for s in scores) / n,
-            "ms_per_page": 1000 * sum(times) / n,
-            "ms_p50": 1000 * times[n // 2],
-            "ms_p99": 1000 * times[min(n - 1, int(n * 0.99))],
-            "wall_ms_per_page": 1000 * wall / n,
-        })
+        rows.append(
+            {
+                "extractor": name,
+                "pages": n,
+                "precision": sum(s[0] for s in scores) / n,
+                "recall": sum(s[1] for s in scores) / n,
+                "f1": sum(s[2] for s in scores) / n,
+                "ms_per_page": 1000 * sum(times) / n,
+                "ms_p50": 1000 * times[n // 2],
+                "ms_p99": 1000 * times[min(n - 1, int(n * 0.99))],
+                "wall_ms_per_page": 1000 * wall / n,
+            }
+        )
     return rows
 
 
 def format_extraction(rows: list[dict]) -> str:
-    table = [["extractor", "pages", "precision", "recall", "F1", "CPU ms/page", "p50", "p99", "wall ms/page"]]
+    rows_out = [["extractor", "pages", "precision", "recall", "F1", "CPU ms/page", "p50", "p99", "wall ms/page"]]
     for r in rows:
-        table.append([r["extractor"], str(r["pages"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}",
-                      f"{r['f1']:.3f}", f"{r['ms_per_page']:.2f}", f"{r['ms_p50']:.2f}", f"{r['ms_p99']:.2f}",
-                      f"{r['wall_ms_per_page']:.2f}"])
+        rows_out.append(
+            [
+                r["extractor"],
+                str(r["pages"]),
+                f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}",
+                f"{r['f1']:.3f}",
+                f"{r['ms_per_page']:.2f}",
+                f"{r['ms_p50']:.2f}",
+                f"{r['ms_p99']:.2f}",
+                f"{r['wall_ms_per_page']:.2f}",
+            ]
+        )
     load = os.getloadavg()[0]
-    return table(table) + (
+    return table(rows_out) + (
         "\n(word-level bag-of-words precision / recall / F1 against the gold article text, mean over pages;"
         f"\n one process, no sandbox; CPU ms per page; load average {load:.1f} on {os.cpu_count()} cores)"
     )
-
-

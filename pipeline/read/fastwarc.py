@@ -21,6 +21,8 @@ from .warc import MAX_RESYNCS, READ_ERRORS, FileState, ReadProgress, WarcReader,
 FAST_READ_ERRORS = READ_ERRORS + (RuntimeError,)
 # record types whose payload the reader looks at
 _PAYLOAD_TYPES = ("warcinfo", "response", "conversion")
+
+
 class _Headers:
     """warcio's `StatusAndHeaders` calls that `WarcReader._document` makes, over a fastwarc HeaderMap."""
 

@@ -37,8 +37,13 @@ class RobotsCaptureReader:
     def __init__(self, max_bytes: int = MAX_ROBOTS_BYTES):
         self.max_bytes = max_bytes
         self.counts: dict[str, int] = {
-            "files": 0, "records": 0, "robots_records": 0, "skipped_records": 0, "truncated": 0,
-            "record_errors": 0, "damaged_files": 0,
+            "files": 0,
+            "records": 0,
+            "robots_records": 0,
+            "skipped_records": 0,
+            "truncated": 0,
+            "record_errors": 0,
+            "damaged_files": 0,
         }
 
     def read(self, path: str) -> Iterator[RobotsCapture]:

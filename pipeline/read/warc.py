@@ -181,8 +181,7 @@ class WarcReader(PipelineStep):
             "url": headers.get_header("WARC-Target-URI"),
             "warc_date": headers.get_header("WARC-Date"),
             "payload_digest": headers.get_header("WARC-Payload-Digest"),
-            "http_status": int(http.get_statuscode()) if http is not None and _is_int(http.get_statuscode())
-            else None,
+            "http_status": int(http.get_statuscode()) if http is not None and _is_int(http.get_statuscode()) else None,
             "content_type": content_type or identified,
             "crawl": state.crawl,
             "http_headers": list(http.headers) if http is not None else [],

@@ -36,28 +36,30 @@ def render_card(s: Summary) -> str:
     header: dict = {}
     if langs:
         header["language"] = langs
-    header.update({
-        "license": "other",
-        "license_name": "web-crawl-mixed",
-        "license_details": (
-            "Text extracted from public web pages; each page stays under its authors' copyright and terms. "
-            "Crawl data is subject to the crawler's terms of use (e.g. https://commoncrawl.org/terms-of-use). "
-            "Check the consent_* columns for AI opt-out signals before training."
-        ),
-        "size_categories": [size_category(kept)],
-        "task_categories": ["text-generation"],
-        "pretty_name": name,
-        "source_datasets": crawls or ["original"],
-        "tags": ["thresher", "web-crawl", "warc"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
-        "thresher": {
-            "version": version,
-            "preset": (s.run or {}).get("preset") or (s.stats or {}).get("preset"),
-            "complete": s.complete,
-            "documents_kept": kept,
-            "words_kept": int(sc.words[KEPT]),
-        },
-    })
+    header.update(
+        {
+            "license": "other",
+            "license_name": "web-crawl-mixed",
+            "license_details": (
+                "Text extracted from public web pages; each page stays under its authors' copyright and terms. "
+                "Crawl data is subject to the crawler's terms of use (e.g. https://commoncrawl.org/terms-of-use). "
+                "Check the consent_* columns for AI opt-out signals before training."
+            ),
+            "size_categories": [size_category(kept)],
+            "task_categories": ["text-generation"],
+            "pretty_name": name,
+            "source_datasets": crawls or ["original"],
+            "tags": ["thresher", "web-crawl", "warc"],
+            "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+            "thresher": {
+                "version": version,
+                "preset": (s.run or {}).get("preset") or (s.stats or {}).get("preset"),
+                "complete": s.complete,
+                "documents_kept": kept,
+                "words_kept": int(sc.words[KEPT]),
+            },
+        }
+    )
     lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=100).rstrip(), "---", ""]
     lines.append(f"# {name}")
     lines.append("")
@@ -104,8 +106,12 @@ def render_card(s: Summary) -> str:
         )
     if s.stats is not None:
         d = s.stats["documents"]
-        lines += ["", f"Total: {d['html_records']:,} HTML records -> {d['kept']:,} kept + {d['removed']:,} removed"
-                  + ("" if d.get("accounted", True) else " (counts do not add up)") + "."]
+        lines += [
+            "",
+            f"Total: {d['html_records']:,} HTML records -> {d['kept']:,} kept + {d['removed']:,} removed"
+            + ("" if d.get("accounted", True) else " (counts do not add up)")
+            + ".",
+        ]
     lines += ["", "## Languages", ""]
     kept_langs = sc.languages.get(KEPT)
     if kept_langs:
@@ -115,12 +121,18 @@ def render_card(s: Summary) -> str:
             lines.append(f"| {lang} | {n:,} | {100 * n / total:.1f}% |")
     else:
         lines.append("No language column in this run (no `language` block).")
-    lines += ["", "## Dataset structure", "",
-              "One row per document, with its provenance (WARC file, offset and length of the original record, "
-              "record id, URL, date, payload digest) so any row can be traced back to its bytes "
-              "(`thresher show RUN_DIR ID`). Columns:", ""]
-    block_cols = sorted(c for c in sc.columns if c not in PROVENANCE_COLUMNS and c not in REMOVED_COLUMNS
-                        and c != "metadata")
+    lines += [
+        "",
+        "## Dataset structure",
+        "",
+        "One row per document, with its provenance (WARC file, offset and length of the original record, "
+        "record id, URL, date, payload digest) so any row can be traced back to its bytes "
+        "(`thresher show RUN_DIR ID`). Columns:",
+        "",
+    ]
+    block_cols = sorted(
+        c for c in sc.columns if c not in PROVENANCE_COLUMNS and c not in REMOVED_COLUMNS and c != "metadata"
+    )
     lines.append("- provenance: " + ", ".join(f"`{c}`" for c in PROVENANCE_COLUMNS))
     if block_cols:
         lines.append("- from blocks: " + ", ".join(f"`{c}`" for c in block_cols))
@@ -136,6 +148,11 @@ def render_card(s: Summary) -> str:
             lines.append(f"| {label} | {c[KEPT]:,} | {c[REMOVED]:,} |")
     else:
         lines += ["", "No consent signals were recorded in this run (no `consent` block)."]
-    lines += ["", "## Report", "", "Plots of this run (funnel, drop reasons, languages, domains, metrics): "
-              "`report.html` beside this file.", ""]
+    lines += [
+        "",
+        "## Report",
+        "",
+        "Plots of this run (funnel, drop reasons, languages, domains, metrics): `report.html` beside this file.",
+        "",
+    ]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import html
 import math
 import os
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -44,12 +44,16 @@ def svg_hbars(rows: list[tuple[str, list[float]]], series: list[str], label_w: i
     height = top + len(rows) * (bar_h + gap) + 24
     plot_w = W - label_w - 110
     vmax = max((sum(v) for _, v in rows), default=0) or 1
-    out = [f'<svg class="chart" width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img">']
+    out = [
+        f'<svg class="chart" width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     for i, (label, values) in enumerate(rows):
         y = top + i * (bar_h + gap)
-        out.append(f'<text x="{label_w - 8}" y="{y + bar_h - 5}" text-anchor="end" class="lbl">'
-                   f'{_esc(label[:60])}<title>{_esc(label)}</title></text>')
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + bar_h - 5}" text-anchor="end" class="lbl">'
+            f"{_esc(label[:60])}<title>{_esc(label)}</title></text>"
+        )
         x = label_w
         for name, v in zip(series, values, strict=True):
             w = plot_w * v / vmax
@@ -70,14 +74,21 @@ def svg_hbars(rows: list[tuple[str, list[float]]], series: list[str], label_w: i
 def _legend(series: list[str], x: int, y: int) -> str:
     parts = []
     for name in series:
-        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{COLORS.get(name, "#888")}"/>'
-                     f'<text x="{x + 16}" y="{y}" class="lbl">{_esc(name)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{COLORS.get(name, "#888")}"/>'
+            f'<text x="{x + 16}" y="{y}" class="lbl">{_esc(name)}</text>'
+        )
         x += 24 + 8 * len(name)
     return "".join(parts)
 
 
-def svg_columns(labels: list[str], values: dict[str, list[float]], marker: tuple[float, str] | None = None,
-                title_x: str = "", title_y: str = "documents") -> str:
+def svg_columns(
+    labels: list[str],
+    values: dict[str, list[float]],
+    marker: tuple[float, str] | None = None,
+    title_x: str = "",
+    title_y: str = "documents",
+) -> str:
     """Vertical stacked columns over bins; `marker` = (bin position, text) draws a threshold line."""
     left, right, top, bottom = 60, 20, 30 if len(values) > 1 else 14, 70
     height = 256 if len(values) > 1 else 240
@@ -87,14 +98,18 @@ def svg_columns(labels: list[str], values: dict[str, list[float]], marker: tuple
     totals = [sum(values[s][i] for s in series) for i in range(n)]
     vmax = max(totals, default=0) or 1
     bw = plot_w / max(n, 1)
-    out = [f'<svg class="chart" width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img">']
+    out = [
+        f'<svg class="chart" width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" class="axis"/>')
     out.append(f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" class="val">{_short(vmax)}</text>')
     out.append(f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="val">0</text>')
-    out.append(f'<text x="14" y="{top + plot_h / 2}" class="val" transform="rotate(-90 14 {top + plot_h / 2})" '
-               f'text-anchor="middle">{_esc(title_y)}</text>')
+    out.append(
+        f'<text x="14" y="{top + plot_h / 2}" class="val" transform="rotate(-90 14 {top + plot_h / 2})" '
+        f'text-anchor="middle">{_esc(title_y)}</text>'
+    )
     every = max(1, math.ceil(n / 24))
     for i, label in enumerate(labels):
         x = left + i * bw
@@ -112,16 +127,21 @@ def svg_columns(labels: list[str], values: dict[str, list[float]], marker: tuple
             )
         if i % every == 0:
             tx, ty = x + bw / 2, top + plot_h + 12
-            out.append(f'<text x="{tx:.1f}" y="{ty}" class="tick" text-anchor="end" '
-                       f'transform="rotate(-45 {tx:.1f} {ty})">{_esc(label)}</text>')
+            out.append(
+                f'<text x="{tx:.1f}" y="{ty}" class="tick" text-anchor="end" '
+                f'transform="rotate(-45 {tx:.1f} {ty})">{_esc(label)}</text>'
+            )
     if marker is not None:
         pos, text = marker
         mx = left + pos * bw
-        out.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{top + plot_h}" class="marker"/>'
-                   f'<text x="{mx + 4:.1f}" y="{top + 10}" class="marker-text">{_esc(text)}</text>')
+        out.append(
+            f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{top + plot_h}" class="marker"/>'
+            f'<text x="{mx + 4:.1f}" y="{top + 10}" class="marker-text">{_esc(text)}</text>'
+        )
     if title_x:
-        out.append(f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" class="val">'
-                   f"{_esc(title_x)}</text>")
+        out.append(
+            f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" class="val">{_esc(title_x)}</text>'
+        )
     out.append(_legend(series, W - 200, 16) if len(series) > 1 else "")
     out.append("</svg>")
     return "".join(out)
@@ -159,7 +179,7 @@ def _reservoir_svg(samples: dict[str, Reservoir], bins: int = 30) -> str:
     return svg_columns(labels, values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str) -> str:
     return resources.files("thresher.pipeline.report").joinpath("templates", name).read_text("utf-8")
 
@@ -167,8 +187,10 @@ def _template(name: str) -> str:
 def _section(plot_id: str, title: str, body: str | None, missing: str, note: str = "") -> str:
     """A plot section: the plot when its data exists, else a short 'not in this run' line."""
     if body is None:
-        return (f'<section class="plot missing-plot" data-plot="{plot_id}" id="{plot_id}"><h2>{_esc(title)}</h2>'
-                f'<p class="missing">Not in this run: {_esc(missing)}</p></section>')
+        return (
+            f'<section class="plot missing-plot" data-plot="{plot_id}" id="{plot_id}"><h2>{_esc(title)}</h2>'
+            f'<p class="missing">Not in this run: {_esc(missing)}</p></section>'
+        )
     note_html = f'<p class="note">{note}</p>' if note else ""
     head = f'<section class="plot" data-plot="{plot_id}" id="{plot_id}"><h2>{_esc(title)}</h2>'
     return f"{head}{note_html}{body}</section>"
@@ -202,8 +224,10 @@ def _top_bars(counters: dict[str, Counter], top: int) -> str | None:
     rows = []
     for key, _ in total.most_common(top):
         rows.append((key, [counters.get(KEPT, Counter())[key], counters.get(REMOVED, Counter())[key]]))
-    rest = [sum(c.values()) - sum(c[k] for k, _ in total.most_common(top)) for c in
-            (counters.get(KEPT, Counter()), counters.get(REMOVED, Counter()))]
+    rest = [
+        sum(c.values()) - sum(c[k] for k, _ in total.most_common(top))
+        for c in (counters.get(KEPT, Counter()), counters.get(REMOVED, Counter()))
+    ]
     if sum(rest) > 0:
         rows.append(("(all others)", rest))
     return svg_hbars(rows, [KEPT, REMOVED])
@@ -223,7 +247,7 @@ def render_html(s: Summary) -> str:
     name = os.path.basename(s.run_dir.rstrip("/"))
     kept = kept_count(s)
     parts = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>thresher report — {_esc(name)}</title><style>{_template('report.css')}</style></head><body>",
         f"<h1>thresher report — {_esc(name)}</h1>",
     ]
@@ -232,27 +256,53 @@ def render_html(s: Summary) -> str:
     d = (s.stats or {}).get("documents")
     summary = f"preset <code>{_esc(preset)}</code>" + (f", thresher {_esc(version)}" if version else "")
     if d:
-        summary += (f" — {d['html_records']:,} HTML records → <b>{d['kept']:,} kept</b> + "
-                    f"{d['removed']:,} removed; {sc.words[KEPT]:,} words kept")
+        summary += (
+            f" — {d['html_records']:,} HTML records → <b>{d['kept']:,} kept</b> + "
+            f"{d['removed']:,} removed; {sc.words[KEPT]:,} words kept"
+        )
     else:
         summary += f" — {kept:,} documents kept so far"
     parts.append(f'<p class="meta">{summary}</p>')
     if not s.complete:
         prog = ", ".join(f"{st} {dn}/{t} tasks done" for st, (dn, t) in s.progress.items()) or "no task finished"
-        parts.append(f'<p class="partial">Partial run ({_esc(prog)}): this page shows the shards and task '
-                     "statistics that exist so far.</p>")
+        parts.append(
+            f'<p class="partial">Partial run ({_esc(prog)}): this page shows the shards and task '
+            "statistics that exist so far.</p>"
+        )
     if not glob.glob(os.path.join(s.run_dir, "removed", "*")):
-        parts.append('<p class="note">Removed documents were not written (run with <code>--write-removed</code>): '
-                     "plots compare kept documents only.</p>")
+        parts.append(
+            '<p class="note">Removed documents were not written (run with <code>--write-removed</code>): '
+            "plots compare kept documents only.</p>"
+        )
 
-    parts.append(_section("funnel", "Funnel: documents after each block", _funnel(s, rows),
-                          "no stats and no shards yet", "Bar length: documents left; red: dropped by that block."))
+    parts.append(
+        _section(
+            "funnel",
+            "Funnel: documents after each block",
+            _funnel(s, rows),
+            "no stats and no shards yet",
+            "Bar length: documents left; red: dropped by that block.",
+        )
+    )
     parts.append(_section("drop_reasons", "Drop reasons", _drop_reasons(s, rows), "no document was dropped"))
-    parts.append(_section(
-        "languages", "Languages", _top_bars(sc.languages, TOP_LANGUAGES),
-        "no `language` column (add the language block)", "Documents per language (kept / removed by later blocks)."))
-    parts.append(_section("domains", f"Top {TOP_DOMAINS} domains", _top_bars(sc.domains, TOP_DOMAINS),
-                          "no URLs in the shards", "Documents per host (leading www. dropped)."))
+    parts.append(
+        _section(
+            "languages",
+            "Languages",
+            _top_bars(sc.languages, TOP_LANGUAGES),
+            "no `language` column (add the language block)",
+            "Documents per language (kept / removed by later blocks).",
+        )
+    )
+    parts.append(
+        _section(
+            "domains",
+            f"Top {TOP_DOMAINS} domains",
+            _top_bars(sc.domains, TOP_DOMAINS),
+            "no URLs in the shards",
+            "Documents per host (leading www. dropped).",
+        )
+    )
     # quality metrics
     q_parts = []
     for title, h in sc.text_metrics.items():
@@ -263,10 +313,16 @@ def render_html(s: Summary) -> str:
     for metric, samples in sorted(sc.extra.items()):
         if any(len(r.values) for r in samples.values()):
             q_parts.append(f"<h3>{_esc(metric)}</h3>" + _reservoir_svg(samples))
-    parts.append(_section(
-        "quality", "Quality metrics", "".join(q_parts) or None, "no document text in the shards",
-        "Computed on the text of kept documents and of documents removed after <code>extract</code> "
-        "(earlier ones hold HTML); other numeric columns and metadata as written by the blocks."))
+    parts.append(
+        _section(
+            "quality",
+            "Quality metrics",
+            "".join(q_parts) or None,
+            "no document text in the shards",
+            "Computed on the text of kept documents and of documents removed after <code>extract</code> "
+            "(earlier ones hold HTML); other numeric columns and metadata as written by the blocks.",
+        )
+    )
     ai_body = None
     if sc.ai_score.total():
         th = _ai_threshold(s)
@@ -279,21 +335,32 @@ def render_html(s: Summary) -> str:
     if sc.consent:
         crow = [(label, [c[KEPT], c[REMOVED]]) for label, c in sc.consent.items()]
         consent_body = svg_hbars(crow, [KEPT, REMOVED])
-        consent_body += (f'<p class="note">Out of {sc.consent_rows[KEPT]:,} kept and {sc.consent_rows[REMOVED]:,} '
-                         "removed documents with consent columns.</p>")
+        consent_body += (
+            f'<p class="note">Out of {sc.consent_rows[KEPT]:,} kept and {sc.consent_rows[REMOVED]:,} '
+            "removed documents with consent columns.</p>"
+        )
     parts.append(_section("consent", "Consent signals", consent_body, "no consent_* columns (add the consent block)"))
     dup_body = _hist_svg(sc.dup_size, title_x="duplicate-cluster size") if sc.dup_size.total() else None
-    parts.append(_section("dup_clusters", "Duplicate-cluster sizes", dup_body,
-                          "no `dup_cluster_size` column (add the minhash_dedup block)",
-                          "Documents by the size of their near-duplicate cluster (1 = unique)."))
+    parts.append(
+        _section(
+            "dup_clusters",
+            "Duplicate-cluster sizes",
+            dup_body,
+            "no `dup_cluster_size` column (add the minhash_dedup block)",
+            "Documents by the size of their near-duplicate cluster (1 = unique).",
+        )
+    )
     # block table
-    table = ["<table><tr><th>block</th><th>in</th><th>out</th><th>dropped</th><th>words in</th>"
-             "<th>words out</th></tr>"]
+    table = ["<table><tr><th>block</th><th>in</th><th>out</th><th>dropped</th><th>words in</th><th>words out</th></tr>"]
     for r in rows:
-        table.append(f"<tr><td>{_esc(r['block'])}</td><td>{r['in']:,}</td><td>{r['out']:,}</td>"
-                     f"<td>{r['dropped']:,}</td><td>{count_text(r['words_in'])}</td><td>{count_text(r['words_out'])}</td></tr>")
-    table.append("</table><p class=\"note\">Words: whitespace-separated tokens; — where not countable "
-                 "(HTML before extract, or removed documents not written).</p>")
+        table.append(
+            f"<tr><td>{_esc(r['block'])}</td><td>{r['in']:,}</td><td>{r['out']:,}</td>"
+            f"<td>{r['dropped']:,}</td><td>{count_text(r['words_in'])}</td><td>{count_text(r['words_out'])}</td></tr>"
+        )
+    table.append(
+        '</table><p class="note">Words: whitespace-separated tokens; — where not countable '
+        "(HTML before extract, or removed documents not written).</p>"
+    )
     parts.append(_section("blocks", "Blocks", "".join(table) if rows else None, "no stats yet"))
     parts.append(_template("drawn.html"))
     parts.append("</body></html>")

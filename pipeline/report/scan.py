@@ -342,8 +342,17 @@ def scan_run(run_dir: str, run: dict | None) -> Scan:
     scan = Scan(text_metrics=text_hists())
     order = pipeline_blocks(run)
     text_blocks = set(order[text_start(order) :])  # blocks whose removed documents hold text, not HTML
-    wanted_fixed = {"text", "url", "crawl", "language", "language_score", "ai_score", "dup_cluster_size",
-                    "removed_reason", "metadata"}
+    wanted_fixed = {
+        "text",
+        "url",
+        "crawl",
+        "language",
+        "language_score",
+        "ai_score",
+        "dup_cluster_size",
+        "removed_reason",
+        "metadata",
+    }
     for block, path in shard_paths(run_dir):
         series = KEPT if block is None else REMOVED
         try:
@@ -353,8 +362,7 @@ def scan_run(run_dir: str, run: dict | None) -> Scan:
         schema = pf.schema_arrow
         scan.columns.update(schema.names)
         extra_cols = [
-            f.name for f in schema
-            if _numeric(f.type) and f.name not in PROVENANCE_COLUMNS and f.name not in HANDLED
+            f.name for f in schema if _numeric(f.type) and f.name not in PROVENANCE_COLUMNS and f.name not in HANDLED
         ]
         consent_cols = [n for n in schema.names if n.startswith("consent_")]
         cols = [n for n in schema.names if n in wanted_fixed] + extra_cols + consent_cols
@@ -369,8 +377,15 @@ def _value_counts(arr: pa.Array) -> dict:
     return {d["values"]: d["counts"] for d in pc.value_counts(arr).to_pylist()}
 
 
-def _scan_batch(scan: Scan, batch: pa.RecordBatch, series: str, block: str | None, with_text: bool,
-                extra_cols: list[str], consent_cols: list[str]) -> None:
+def _scan_batch(
+    scan: Scan,
+    batch: pa.RecordBatch,
+    series: str,
+    block: str | None,
+    with_text: bool,
+    extra_cols: list[str],
+    consent_cols: list[str],
+) -> None:
     col = {name: batch.column(name) for name in batch.schema.names}
     if "text" in col and with_text:
         scan.words[KEPT if block is None else block] += _text_metrics(scan, col["text"], series)
@@ -421,11 +436,13 @@ def _text_metrics(scan: Scan, text: pa.Array, series: str) -> int:
     lines = pc.split_pattern(text, "\n")
     flat = pc.utf8_trim_whitespace(pc.list_flatten(lines))
     length = pc.utf8_length(flat)
-    table = pa.table({
-        "doc": pc.list_parent_indices(lines),
-        "punct": pc.match_substring_regex(flat, LINE_END_RE),
-        "short": pc.less(length, 30),
-    }).filter(pc.greater(length, 0))
+    table = pa.table(
+        {
+            "doc": pc.list_parent_indices(lines),
+            "punct": pc.match_substring_regex(flat, LINE_END_RE),
+            "short": pc.less(length, 30),
+        }
+    ).filter(pc.greater(length, 0))
     per_doc = table.group_by("doc").aggregate([("punct", "sum"), ("short", "sum"), ("doc", "count")])
     n_lines = per_doc.column("doc_count").to_numpy().astype(np.float64)
     h[LINE_PUNCT].add(per_doc.column("punct_sum").to_numpy() / n_lines, series)

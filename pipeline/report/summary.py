@@ -61,20 +61,34 @@ def block_table(s: Summary) -> list[dict]:
         for name in names:
             if name == "reader":
                 r = s.stats.get("reader", {})
-                rows.append({"block": "reader", "in": int(r.get("html_records", d["html_records"])),
-                             "out": int(r.get("forwarded", 0)),
-                             "dropped": int(d["removed_by"].get("reader", 0)), "reasons": _reader_reasons(r)})
+                rows.append(
+                    {
+                        "block": "reader",
+                        "in": int(r.get("html_records", d["html_records"])),
+                        "out": int(r.get("forwarded", 0)),
+                        "dropped": int(d["removed_by"].get("reader", 0)),
+                        "reasons": _reader_reasons(r),
+                    }
+                )
             elif name in by_block:
                 b = by_block[name]
-                rows.append({"block": name, "in": b["in"], "out": b["out"], "dropped": b["dropped"],
-                             "reasons": dict(b["reasons"])})
+                rows.append(
+                    {
+                        "block": name,
+                        "in": b["in"],
+                        "out": b["out"],
+                        "dropped": b["dropped"],
+                        "reasons": dict(b["reasons"]),
+                    }
+                )
     else:  # no stats at all yet: what the shards hold
         remaining = sc.rows[KEPT] + sum(sc.rows[n] for n in names)
         for name in names:
             dropped = sc.rows[name]
             reasons = {r: c for (b, r), c in sc.reasons.items() if b == name}
-            rows.append({"block": name, "in": remaining, "out": remaining - dropped, "dropped": dropped,
-                         "reasons": reasons})
+            rows.append(
+                {"block": name, "in": remaining, "out": remaining - dropped, "dropped": dropped, "reasons": reasons}
+            )
             remaining -= dropped
     # words, from the last block backwards: out(b) = kept + removed after b; in(b) = out(b) + removed by b
     text_from = text_start(names)  # first block whose input is text
@@ -95,9 +109,18 @@ def _reader_reasons(reader: dict) -> dict[str, int]:
 
 def size_category(n: int) -> str:
     """Hugging Face's size_categories value for `n` rows."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
-              (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (10**12, "100B<n<1T")]
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+        (10_000_000_000, "1B<n<10B"),
+        (100_000_000_000, "10B<n<100B"),
+        (10**12, "100B<n<1T"),
+    ]
     for bound, label in bounds:
         if n < bound:
             return label

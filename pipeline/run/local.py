@@ -128,8 +128,9 @@ class _ProgressBar:
         if stage.name == "filter":
             self.folder = os.path.join(plan.output, "logs", "progress")
             total = sum(os.path.getsize(p) for p in plan.inputs if "://" not in p and os.path.exists(p))
-            self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=stage.name, leave=True,
-                            disable=self.quiet)
+            self.bar = tqdm(
+                total=total or None, unit="B", unit_scale=True, desc=stage.name, leave=True, disable=self.quiet
+            )
         else:
             self.folder = os.path.join(plan.output, "logs", stage.name, "completions")
             self.bar = tqdm(total=stage.tasks, unit="task", desc=stage.name, leave=True, disable=self.quiet)
@@ -166,5 +167,9 @@ class _ProgressBar:
         self.bar.close()
         if self.quiet:
             done = len(glob.glob(os.path.join(self.completions, "[0-9]*")))
-            print(f"{self.stage.name}: {done} of {self.stage.tasks} task(s) done "
-                  f"({time.monotonic() - self.started:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"{self.stage.name}: {done} of {self.stage.tasks} task(s) done "
+                f"({time.monotonic() - self.started:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -97,8 +97,16 @@ def expected(ann: Any) -> str:
         return " or ".join(expected(arg) for arg in typing.get_args(ann))
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(ann)))
-    words = {type(None): "null", bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-             list: "a list", tuple: "a list", dict: "a mapping"}
+    words = {
+        type(None): "null",
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        tuple: "a list",
+        dict: "a mapping",
+    }
     return words.get(origin or ann, str(ann))
 
 

@@ -27,8 +27,9 @@ def thresher_version() -> str:
         return "unknown"
 
 
-def identity(preset: dict, inputs: list[str], tasks: int, write_removed: bool, robots: list[str],
-             crawl: str | None) -> dict:
+def identity(
+    preset: dict, inputs: list[str], tasks: int, write_removed: bool, robots: list[str], crawl: str | None
+) -> dict:
     """The fields of a record that say what the folder's content is made of (IDENTITY)."""
     return {
         "thresher_version": thresher_version(),

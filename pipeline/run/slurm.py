@@ -1,7 +1,7 @@
 """`thresher run --executor slurm`: every stage of a plan as a SLURM array job, chained with afterok.
 
-Built on datatrove's SlurmPipelineExecutor (`datatrove_compat.SlurmStageExecutor`), so a task on a node runs exactly what a local task runs
-(same pipeline, same completion markers, same logs). What thresher adds: the nodes activate the
+Built on datatrove's SlurmPipelineExecutor (`datatrove_compat.SlurmStageExecutor`), so a task on a
+node runs exactly what a local task runs (same pipeline, same completion markers, same logs). What thresher adds: the nodes activate the
 environment `thresher` runs in, only options the user gave reach sbatch (the cluster's defaults apply
 to the rest), every submission is recorded in logs/slurm_jobs.json (for `thresher status` and to
 refuse a second submission while one is live), and `--wait` follows the jobs to the end.
@@ -52,8 +52,7 @@ def execute_slurm(plan: RunPlan, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"thresher: waiting for the jobs already running for this output ({', '.join(live)})",
-              file=sys.stderr)
+        print(f"thresher: waiting for the jobs already running for this output ({', '.join(live)})", file=sys.stderr)
         wait_for_jobs(live, plan.output)
     prepare(plan, "slurm", lambda line: print(f"thresher: {line}", file=sys.stderr))  # once, before any task
     submission = submit(plan, args, finalize=not wait)
@@ -151,8 +150,9 @@ def _save_submissions(output: str, submissions: list[dict]) -> None:
     os.replace(path + ".tmp", path)
 
 
-def stage_executor(stage: Stage, plan: RunPlan, args: argparse.Namespace, ids: list[str],
-                   depends: list[str], env: dict, max_array: int) -> SlurmStageExecutor:
+def stage_executor(
+    stage: Stage, plan: RunPlan, args: argparse.Namespace, ids: list[str], depends: list[str], env: dict, max_array: int
+) -> SlurmStageExecutor:
     return SlurmStageExecutor(
         stage.pipeline,
         tasks=stage.tasks,

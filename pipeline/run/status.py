@@ -16,8 +16,20 @@ import subprocess
 from dataclasses import dataclass, field
 
 JOBS_FILE = "slurm_jobs.json"  # under RUN_DIR/logs: every SLURM submission of the run
-LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
-               "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "STOPPED"}
+LIVE_STATES = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "RESIZING",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+}
 DEAD_DEPENDENCY = "DependencyNeverSatisfied"  # pending forever unless the cluster kills invalid dependencies
 STATES = ("done", "running", "pending", "failed", "interrupted", "not run")
 INTERRUPTED = "interrupted"  # logs/<stage>/interrupted: the last local attempt was stopped by Ctrl-C
@@ -177,12 +189,16 @@ def tail(path: str | None, lines: int) -> list[str]:
 def format_status(run_dir: str, stages: list[StageStatus], lines: int = 12, max_failed: int = 5) -> str:
     """A table of the stages, then the log tails of the first failed tasks and what to do next."""
     header = ["stage", "tasks", *STATES, "jobs"]
-    rows = [[s.name, str(s.tasks), *(str(s.counts.get(k, 0)) for k in STATES), ",".join(s.jobs) or "-"]
-            for s in stages]
+    rows = [[s.name, str(s.tasks), *(str(s.counts.get(k, 0)) for k in STATES), ",".join(s.jobs) or "-"] for s in stages]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     out = [f"run: {os.path.abspath(run_dir)}"]
-    out += ["  ".join(c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w) for i, (c, w) in
-                      enumerate(zip(r, widths, strict=True))).rstrip() for r in [header, *rows]]
+    out += [
+        "  ".join(
+            c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in [header, *rows]
+    ]
     failed = [t for s in stages for t in s.failed]
     shown = 0
     for stage in stages:
