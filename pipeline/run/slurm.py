@@ -1,10 +1,11 @@
 """`thresher run --executor slurm`: every stage of a plan as a SLURM array job, chained with afterok.
 
 Built on datatrove's SlurmPipelineExecutor (`datatrove_compat.SlurmStageExecutor`), so a task on a
-node runs exactly what a local task runs (same pipeline, same completion markers, same logs). What thresher adds: the nodes activate the
-environment `thresher` runs in, only options the user gave reach sbatch (the cluster's defaults apply
-to the rest), every submission is recorded in logs/slurm_jobs.json (for `thresher status` and to
-refuse a second submission while one is live), and `--wait` follows the jobs to the end.
+node runs exactly what a local task runs (same pipeline, same completion markers, same logs). What
+thresher adds: the nodes activate the environment `thresher` runs in, only options the user gave
+reach sbatch (the cluster's defaults apply to the rest), every submission is recorded in
+logs/slurm_jobs.json (for `thresher status` and to refuse a second submission while one is live),
+and `--wait` follows the jobs to the end.
 """
 
 from __future__ import annotations
