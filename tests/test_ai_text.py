@@ -18,7 +18,7 @@ from datatrove.executor import LocalPipelineExecutor
 from thresher.filters.ai_text import AIGeneratedTextFilter
 from thresher.filters.ai_text.features import BigramTable, feature_names
 from thresher.filters.ai_text.model import AIDetectorModel
-from thresher.pipeline.lab import ai_train
+from thresher.pipeline.lab import ai_data, ai_protocol, ai_train
 from thresher.pipeline.lab.ai_bench import benchmark
 
 
@@ -34,7 +34,7 @@ def _fold(cluster: str) -> int:
 @pytest.fixture(scope="module")
 def fdg_rows() -> list[dict]:
     """fast-detect-gpt rows, labelled 0/1, shared prompts removed (as training does)."""
-    rows = ai_train.load_rows([str(shared_path("data", "aitext", "fast-detect-gpt.jsonl"))], min_words=40)
+    rows = ai_data.load_rows([str(shared_path("data", "aitext", "fast-detect-gpt.jsonl"))], min_words=40)
     return [
         {"text": r.text, "label": r.y, "generator": r.generator, "domain": r.domain, "src_cluster": r.cluster}
         for r in rows
@@ -75,7 +75,7 @@ def small_model(fdg_rows, tmp_path_factory) -> tuple[Path, list[dict]]:
 
 
 def _auroc(scores, labels) -> float:
-    return ai_train.auroc(np.asarray(scores), np.asarray(labels))
+    return ai_protocol.auroc(np.asarray(scores), np.asarray(labels))
 
 
 def test_bundled_model_loads_and_carries_its_threshold():
@@ -138,7 +138,7 @@ def test_learning_curve_grows_the_training_share_and_ends_at_split_i(small_model
     model_dir, _ = small_model
     metrics = json.loads((model_dir / "ai_detector.metrics.json").read_text(encoding="utf-8"))
     curve = metrics["learning_curve"]
-    assert [r["fraction"] for r in curve] == list(ai_train.LEARNING_CURVE_FRACTIONS)
+    assert [r["fraction"] for r in curve] == list(ai_protocol.LEARNING_CURVE_FRACTIONS)
     sizes = [r["train_texts"] for r in curve]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 4
     split_i = metrics["results"][0]
@@ -153,11 +153,11 @@ def test_learning_curve_grows_the_training_share_and_ends_at_split_i(small_model
 def test_data_needed_reads_a_power_law():
     """On an exact power law, the fit must give back its halving rate and the data it needs."""
     curve = [{"train_texts": n, "auroc": 1.0 - 0.4 * (n / 100) ** -0.5} for n in (100, 200, 400, 800)]
-    per_doubling, multiple = ai_train.data_needed(curve, target=0.95)
+    per_doubling, multiple = ai_protocol.data_needed(curve, target=0.95)
     assert per_doubling == pytest.approx(2**-0.5)
     assert multiple == pytest.approx(((0.4 / 0.05) ** 2 * 100) / 800)  # n where 0.4 (n/100)^-0.5 = 0.05
     flat = [{"train_texts": n, "auroc": 0.7} for n in (100, 200, 400)]
-    assert ai_train.data_needed(flat)[1] is None
+    assert ai_protocol.data_needed(flat)[1] is None
 
 
 def test_whitespace_and_layout_do_not_change_the_score(fdg_rows):
@@ -232,13 +232,13 @@ def test_lm_features_see_likelier_continuations_in_machine_text(fdg_rows):
 def test_training_rows_have_no_length_signal(fdg_rows):
     """Length is taken out of the data: each machine text is at most as long as its human pair."""
     by_pair: dict[str, dict[int, int]] = {}
-    rows = ai_train.load_rows([str(shared_path("data", "aitext", "fast-detect-gpt.jsonl"))], min_words=15)
+    rows = ai_data.load_rows([str(shared_path("data", "aitext", "fast-detect-gpt.jsonl"))], min_words=15)
     for r in rows:
         by_pair.setdefault(r.pair_key, {}).setdefault(r.y, len(r.text.split()))
     pairs = [v for v in by_pair.values() if len(v) == 2]
     assert len(pairs) > 1000 and all(v[1] <= v[0] for v in pairs)
     lengths = np.array([len(r.text.split()) for r in rows], dtype=float)
-    assert ai_train.auroc(lengths, np.array([r.y for r in rows])) < 0.55
+    assert ai_protocol.auroc(lengths, np.array([r.y for r in rows])) < 0.55
 
 
 def test_non_english_gets_no_score():
