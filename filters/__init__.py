@@ -19,6 +19,10 @@ _EXPORTS = {
     "C4QualityFilter": "thresher.filters.c4",
     "FineWebQualityFilter": "thresher.filters.fineweb_quality",
     "AIGeneratedTextFilter": "thresher.filters.ai_text",
+    "FineWeb2LanguageFilter": "thresher.filters.fineweb2.language",
+    "FineWeb2RepetitionFilter": "thresher.filters.fineweb2.gopher_repetition",
+    "FineWeb2QualityFilter": "thresher.filters.fineweb2.fineweb_quality",
+    "FineWeb2GopherQualityFilter": "thresher.filters.fineweb2.gopher_quality",
 }
 
 __all__ = list(_EXPORTS)

@@ -1,17 +1,105 @@
 """Gopher quality rules (Rae et al. 2021), as datatrove 0.10.1's GopherQualityFilter applies them.
 
 Same rules, thresholds and drop reasons as datatrove's filter; words and lines come from the shared
-`splits()` instead of a fresh spaCy pass.
+`splits()` instead of a fresh spaCy pass. The rules themselves (`quality_reason`) take thresholds and
+word statistics, so the FineWeb-2 block applies them to each language's words with its config.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from .base import Block, register
-from .text import splits
+from .text import TextSplits, splits
+
+
+class WordStats(Protocol):
+    """What the rules read about a document's words (computed lazily: a rule that fails first saves the rest)."""
+
+    n_words: int  # every word, punctuation tokens included
+    n_content: int  # words with a character outside datatrove's PUNCTUATION_SET
+
+    def mean_content_length(self) -> float: ...
+
+    def alpha_words(self) -> int: ...  # words holding a letter
+
+    def distinct_stop_words(self, stop_words: frozenset[str]) -> int: ...
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """GopherQualityFilter's settings; a falsy value turns its rule off, as in datatrove."""
+
+    min_doc_words: int | None
+    max_doc_words: int | None
+    min_avg_word_length: float | None
+    max_avg_word_length: float | None
+    max_symbol_word_ratio: float | None
+    max_bullet_lines_ratio: float | None
+    max_ellipsis_lines_ratio: float | None
+    max_non_alpha_words_ratio: float | None
+    min_stop_words: int | None
+    stop_words: frozenset[str]
+
+
+def quality_reason(text: str, lines: list[str], words: WordStats, t: QualityThresholds) -> str | None:
+    """The first Gopher quality rule `text` fails (datatrove's order and reasons), or None.
+
+    `lines` is `text.splitlines()`."""
+    n_words, n_content = words.n_words, words.n_content
+    if t.min_doc_words and n_content < t.min_doc_words:
+        return "gopher_short_doc"
+    if t.max_doc_words and n_content > t.max_doc_words:
+        return "gopher_long_doc"
+    if not n_content:
+        return "gopher_short_doc"
+    avg_len = words.mean_content_length()
+    if t.min_avg_word_length and avg_len < t.min_avg_word_length:
+        return "gopher_below_avg_threshold"
+    if t.max_avg_word_length and avg_len > t.max_avg_word_length:
+        return "gopher_above_avg_threshold"
+    if t.max_symbol_word_ratio and text.count("#") / n_words > t.max_symbol_word_ratio:
+        return "gopher_too_many_hashes"
+    ellipses = text.count("...") + text.count("…")
+    if t.max_symbol_word_ratio and ellipses / n_words > t.max_symbol_word_ratio:
+        return "gopher_too_many_ellipsis"
+    if t.max_bullet_lines_ratio:
+        bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
+        if bullets / len(lines) > t.max_bullet_lines_ratio:
+            return "gopher_too_many_bullets"
+    if t.max_ellipsis_lines_ratio:
+        ending = sum(line.rstrip().endswith(("...", "…")) for line in lines)
+        if ending / len(lines) > t.max_ellipsis_lines_ratio:
+            return "gopher_too_many_end_ellipsis"
+    if t.max_non_alpha_words_ratio and words.alpha_words() / n_words < t.max_non_alpha_words_ratio:
+        return "gopher_below_alpha_threshold"
+    if t.min_stop_words and words.distinct_stop_words(t.stop_words) < t.min_stop_words:
+        return "gopher_enough_stop_words"
+    return None
+
+
+class EnglishWordStats:
+    """WordStats of the shared English token split."""
+
+    def __init__(self, s: TextSplits):
+        self.tokens = s.tokens
+        self.content = s.content_tokens
+        self.n_words = len(self.tokens)
+        self.n_content = len(self.content)
+
+    def mean_content_length(self) -> float:
+        return sum(len(w) for w in self.content) / self.n_content
+
+    def alpha_words(self) -> int:
+        return sum(w.isalpha() or any(c.isalpha() for c in w) for w in self.tokens)
+
+    def distinct_stop_words(self, stop_words: frozenset[str]) -> int:
+        return len(stop_words.intersection(self.tokens))
 
 
 @register("gopher_quality")
@@ -48,54 +136,22 @@ class GopherQualityFilter(BaseFilter, Block):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)
-        self.min_doc_words = min_doc_words
-        self.max_doc_words = max_doc_words
-        self.min_avg_word_length = min_avg_word_length
-        self.max_avg_word_length = max_avg_word_length
-        self.max_symbol_word_ratio = max_symbol_word_ratio
-        self.max_bullet_lines_ratio = max_bullet_lines_ratio
-        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
-        self.max_non_alpha_words_ratio = max_non_alpha_words_ratio
-        self.min_stop_words = min_stop_words
-        self.stop_words = frozenset(stop_words)
+        self.thresholds = QualityThresholds(
+            min_doc_words,
+            max_doc_words,
+            min_avg_word_length,
+            max_avg_word_length,
+            max_symbol_word_ratio,
+            max_bullet_lines_ratio,
+            max_ellipsis_lines_ratio,
+            max_non_alpha_words_ratio,
+            min_stop_words,
+            frozenset(stop_words),
+        )
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        text = doc.text
-        s = splits(text)
-        words = s.tokens
-        n_words = len(words)
-        content = s.content_tokens
-        n_content = len(content)
-        doc.metadata["word_count"] = n_content
-        if self.min_doc_words and n_content < self.min_doc_words:
-            return False, "gopher_short_doc"
-        if self.max_doc_words and n_content > self.max_doc_words:
-            return False, "gopher_long_doc"
-        if not n_content:
-            return False, "gopher_short_doc"
-        avg_len = sum(len(w) for w in content) / n_content
-        if self.min_avg_word_length and avg_len < self.min_avg_word_length:
-            return False, "gopher_below_avg_threshold"
-        if self.max_avg_word_length and avg_len > self.max_avg_word_length:
-            return False, "gopher_above_avg_threshold"
-        if self.max_symbol_word_ratio and text.count("#") / n_words > self.max_symbol_word_ratio:
-            return False, "gopher_too_many_hashes"
-        ellipses = text.count("...") + text.count("…")
-        if self.max_symbol_word_ratio and ellipses / n_words > self.max_symbol_word_ratio:
-            return False, "gopher_too_many_ellipsis"
-        lines = s.lines
-        if self.max_bullet_lines_ratio:
-            bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
-            if bullets / len(lines) > self.max_bullet_lines_ratio:
-                return False, "gopher_too_many_bullets"
-        if self.max_ellipsis_lines_ratio:
-            ending = sum(line.rstrip().endswith(("...", "…")) for line in lines)
-            if ending / len(lines) > self.max_ellipsis_lines_ratio:
-                return False, "gopher_too_many_end_ellipsis"
-        if self.max_non_alpha_words_ratio:
-            alpha = sum(w.isalpha() or any(c.isalpha() for c in w) for w in words)
-            if alpha / n_words < self.max_non_alpha_words_ratio:
-                return False, "gopher_below_alpha_threshold"
-        if self.min_stop_words and len(self.stop_words.intersection(words)) < self.min_stop_words:
-            return False, "gopher_enough_stop_words"
-        return True
+        s = splits(doc.text)
+        words = EnglishWordStats(s)
+        doc.metadata["word_count"] = words.n_content
+        reason = quality_reason(doc.text, s.lines, words, self.thresholds)
+        return True if reason is None else (False, reason)

@@ -1,20 +1,25 @@
 """Gopher repetition removal (Rae et al. 2021), as datatrove 0.10.1's GopherRepetitionFilter applies it.
 
 Same rules, thresholds and drop reasons as datatrove's filter; lines, paragraphs and words come
-from the shared `splits()` instead of a fresh spaCy pass.
+from the shared `splits()` instead of a fresh spaCy pass. The rules (`repetition_reason`) take
+thresholds and an n-gram statistics object, so the FineWeb-2 block applies them to each language's
+words (with datatrove's exact joined-string n-gram keys, `fineweb2.ngrams`) and config.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from .base import Block, register
-from .text import find_duplicates, splits
+from .text import TextSplits, find_duplicates, splits
 
 
 def word_ids(words: list[str]) -> np.ndarray:
@@ -118,9 +123,77 @@ class RepeatedNgrams:
         return repeated
 
 
-def _pairs(thresholds: dict | list | tuple) -> list[tuple[int, float]]:
+def ngram_fractions(thresholds: dict | list | tuple) -> tuple[tuple[int, float], ...]:
     items = thresholds.items() if isinstance(thresholds, dict) else thresholds
-    return [(int(n), float(frac)) for n, frac in items]
+    return tuple((int(n), float(frac)) for n, frac in items)
+
+
+class NgramStats(Protocol):
+    """A document's word n-gram statistics, as datatrove's find_top_duplicate and find_all_duplicate."""
+
+    def top_chars(self, n: int) -> int: ...  # characters of the most frequent n-gram times its count
+
+    def repeated_chars(self, n: int, ceiling: float) -> int: ...  # chars of repeats (a bound when <= ceiling)
+
+
+class WordIdNgrams:
+    """NgramStats of the English token split: n-grams keyed by their words' ids."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        self.ids = word_ids(words)
+        self._repeats: RepeatedNgrams | None = None
+
+    def top_chars(self, n: int) -> int:
+        return top_ngram_chars(self.words, self.ids, n)
+
+    def repeated_chars(self, n: int, ceiling: float) -> int:
+        if self._repeats is None:
+            self._repeats = RepeatedNgrams(self.words, self.ids)
+        return self._repeats.chars(n, ceiling=ceiling)
+
+
+@dataclass(frozen=True)
+class RepetitionThresholds:
+    """GopherRepetitionFilter's settings; a falsy fraction turns its rule off, as in datatrove."""
+
+    dup_line_frac: float | None
+    dup_para_frac: float | None
+    dup_line_char_frac: float | None
+    dup_para_char_frac: float | None
+    top_n_grams: tuple[tuple[int, float], ...]
+    dup_n_grams: tuple[tuple[int, float], ...]
+
+
+def repetition_reason(
+    text: str, s: TextSplits, ngrams: Callable[[], NgramStats], t: RepetitionThresholds
+) -> str | None:
+    """The first repetition rule `text` fails (datatrove's order and reasons), or None; `ngrams` is asked
+    for the word statistics only once the line and paragraph rules pass."""
+    if not text:
+        return "empty"
+    if t.dup_para_frac or t.dup_para_char_frac:
+        paragraphs = s.paragraphs
+        para_dups, para_chars = find_duplicates(paragraphs)
+        if t.dup_para_frac and para_dups / len(paragraphs) > t.dup_para_frac:
+            return "dup_para_frac"
+        if t.dup_para_char_frac and para_chars / len(text) > t.dup_para_char_frac:
+            return "dup_para_char_frac"
+    lines = s.newline_runs
+    line_dups, line_chars = find_duplicates(lines)
+    if t.dup_line_frac and line_dups / len(lines) > t.dup_line_frac:
+        return "dup_line_frac"
+    if t.dup_line_char_frac and line_chars / len(text) > t.dup_line_char_frac:
+        return "dup_line_char_frac"
+    stats = ngrams()
+    for n, frac in t.top_n_grams:
+        if stats.top_chars(n) / len(text) > frac:
+            return f"top_{n}_gram"
+    for n, frac in t.dup_n_grams:
+        # an answer at most one character under the limit may be a bound, never a wrong verdict
+        if stats.repeated_chars(n, frac * len(text) - 1) / len(text) > frac:
+            return f"duplicated_{n}_n_grams"
+    return None
 
 
 @register("gopher_repetition")
@@ -149,38 +222,16 @@ class GopherRepetitionFilter(BaseFilter, Block):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer)
-        self.dup_line_frac = dup_line_frac
-        self.dup_para_frac = dup_para_frac
-        self.dup_line_char_frac = dup_line_char_frac
-        self.dup_para_char_frac = dup_para_char_frac
-        self.top_n_grams = _pairs(top_n_grams)
-        self.dup_n_grams = _pairs(dup_n_grams)
+        self.thresholds = RepetitionThresholds(
+            dup_line_frac,
+            dup_para_frac,
+            dup_line_char_frac,
+            dup_para_char_frac,
+            ngram_fractions(top_n_grams),
+            ngram_fractions(dup_n_grams),
+        )
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        text = doc.text
-        if not text:
-            return False, "empty"
-        s = splits(text)
-        paragraphs = s.paragraphs
-        para_dups, para_chars = find_duplicates(paragraphs)
-        if self.dup_para_frac and para_dups / len(paragraphs) > self.dup_para_frac:
-            return False, "dup_para_frac"
-        if self.dup_para_char_frac and para_chars / len(text) > self.dup_para_char_frac:
-            return False, "dup_para_char_frac"
-        lines = s.newline_runs
-        line_dups, line_chars = find_duplicates(lines)
-        if self.dup_line_frac and line_dups / len(lines) > self.dup_line_frac:
-            return False, "dup_line_frac"
-        if self.dup_line_char_frac and line_chars / len(text) > self.dup_line_char_frac:
-            return False, "dup_line_char_frac"
-        words = s.tokens
-        ids = word_ids(words)
-        for n, frac in self.top_n_grams:
-            if top_ngram_chars(words, ids, n) / len(text) > frac:
-                return False, f"top_{n}_gram"
-        repeats = RepeatedNgrams(words, ids)
-        for n, frac in self.dup_n_grams:
-            # an answer at most one character under the limit may be a bound, never a wrong verdict
-            if repeats.chars(n, ceiling=frac * len(text) - 1) / len(text) > frac:
-                return False, f"duplicated_{n}_n_grams"
-        return True
+        s = splits(doc.text)
+        reason = repetition_reason(doc.text, s, lambda: WordIdNgrams(s.tokens), self.thresholds)
+        return True if reason is None else (False, reason)

@@ -28,7 +28,7 @@ TOP_LEVEL_KEYS = {
     "input": "input paths, globs or URLs (or `bundled-sample`)",
     "crawl": "crawl name when the WARC files carry none (warcinfo isPartOf)",
     "reader": "reader parameters (engine: warcio|fastwarc, max_record_bytes)",
-    "output": "output parameters (write_removed, max_rows_per_shard)",
+    "output": "output parameters (write_removed, max_rows_per_shard, partition_by)",
     "workers": "parallel worker processes",
     "tasks": "number of tasks (default: one per input file, at most 1000)",
 }

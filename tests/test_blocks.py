@@ -59,12 +59,13 @@ def test_block_without_arguments_takes_what_its_defaults_preset_sets(name):
     # a parameter the defaults preset sets comes from there; one it leaves out keeps the code's default
     cls = REGISTRY[name]
     preset = block_params(cls.defaults_preset, name)
-    code_defaults = {n: p.default for n, p in parameters(cls).items()
-                     if p.default is not inspect.Parameter.empty and n not in preset}
+    code_defaults = {
+        n: p.default for n, p in parameters(cls).items() if p.default is not inspect.Parameter.empty and n not in preset
+    }
     assert state(vars(cls())) == state(vars(cls(**preset, **code_defaults)))
 
 
-@pytest.mark.parametrize("preset", ["fineweb", "fast", "sample", "thresher"])
+@pytest.mark.parametrize("preset", ["fineweb", "fast", "sample", "thresher", "fineweb2"])
 def test_presets_set_every_threshold_of_their_blocks(preset):
     for name, params in read_preset(preset)["pipeline"]:
         missing = set(thresholds(REGISTRY[name])) - set(params)
@@ -78,10 +79,13 @@ def test_defaults_preset_sets_every_threshold(name):
     assert set(block_params(cls.defaults_preset, name)) <= set(parameters(cls))
 
 
-def test_fineweb_preset_names_every_block_but_the_fast_extractor():
+def test_every_block_is_in_its_defaults_preset_and_fineweb_names_its_own():
+    for name in BLOCKS:
+        preset = REGISTRY[name].defaults_preset
+        assert name in {n for n, _ in read_preset(preset)["pipeline"]}, (name, preset)
     names = [name for name, _ in read_preset("fineweb")["pipeline"]]
     assert len(names) == len(set(names))
-    assert set(BLOCKS) - set(names) == {"extract_resiliparse"}
+    assert {n for n in BLOCKS if REGISTRY[n].defaults_preset == "fineweb"} == set(names)
     assert REGISTRY["extract_resiliparse"].defaults_preset == "fast"
 
 

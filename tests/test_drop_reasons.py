@@ -135,25 +135,12 @@ class How:
     patch: Callable | None = None  # applied to the built block
     expect: str | None = None  # the concrete reason, when the declared one has {n} or {languages}
     keeper: str | None = None  # minhash_dedup: the earlier document this one duplicates
+    metadata: dict = field(default_factory=dict)  # what earlier blocks wrote (the fineweb2 blocks read `language`)
 
 
 def case(block: str, reason: str, text: str, marks=(), **how) -> pytest.param:
     h = How(**how)
     return pytest.param(block, reason, text, h, id=f"{block}-{h.expect or reason}", marks=marks)
-
-
-XFAIL_EXTRACT_ERROR = pytest.mark.xfail(
-    reason="an exception inside the trafilatura sandbox kills its process (CpuTimedSandbox/ExtractorSandbox "
-    "_worker catches only EOFError), so the block reports process_died, not extract_error",
-    strict=True,
-)
-
-
-def xfail_unreachable(why: str):
-    return pytest.mark.xfail(
-        reason=f"ResiliparseExtractor inherits this reason from Extractor.drop_reasons but cannot give it: {why}",
-        strict=True,
-    )
 
 
 AI_BOILERPLATE = (
@@ -172,6 +159,129 @@ GERMAN_HEAD = (
 )
 REPEATED = "The old stone quay is still used by the fishing boats of the town."
 DEEP = html("<div>" * 20_000 + "deep" + "</div>" * 20_000)
+
+# --- the fineweb2 preset's blocks: each language's thresholds from its FineWeb-2 config ---------------
+DE = {"language": "deu_Latn"}  # deu_Latn.yml: dup_line_frac 0.263, new_line_ratio 0.152, word length 0-15, ...
+GERMAN_PROSE = (
+    "Der Hafen der kleinen Stadt ist seit Jahrhunderten das Herz des Ortes, und die Fischer landen ihren Fang.\n"
+    "Jeden Morgen kommen die Boote an die alte Kaimauer, und am Abend füllen sich die Cafés am Wasser.\n"
+    "Besucher gehen auf der Mauer zum Leuchtturm und sehen zu, wie die Flut über die Sandbänke kommt.\n"
+    "Das Museum neben der Kirche erzählt die Geschichte der Stadt und der Familien, die den Hafen bauten.\n"
+    "Im Winter ist es ein stiller Ort, aber im Sommer sind die Strände voll mit Kindern und ihren Eltern."
+)
+GERMAN_REPEATED = "Der alte Kai aus Stein wird noch von den Fischerbooten der Stadt genutzt."
+FINEWEB2_QUALITY = ("fineweb2_gopher_repetition", "fineweb2_fineweb_quality", "fineweb2_gopher_quality")
+FINEWEB2_PROSE = {"fineweb2_language": (GERMAN_PROSE, {}), **{name: (GERMAN_PROSE, DE) for name in FINEWEB2_QUALITY}}
+# kaz_Cyrl's tokenizer is Stanza's, which cannot run offline
+NO_TOKENIZER = {"metadata": {"language": "kaz_Cyrl"}, "params": {"unavailable_tokenizer": "drop"}}
+FINEWEB2_CASES = [
+    # fineweb2_language: lid.176 mapped to FineWeb-2's labels, each kept at its config's language_score
+    case("fineweb2_language", "no_config", PROSE),  # eng_Latn: English is FineWeb's
+    case("fineweb2_language", "not_in_languages", GERMAN_PROSE, params={"languages": ["pol_Latn"]}),
+    case("fineweb2_language", "low_language_score", "Guten Tag"),  # deu_Latn at 0.39, below 0.821
+    # fineweb2_gopher_repetition (paragraph and line-character rules are off in FineWeb-2)
+    case("fineweb2_gopher_repetition", "empty", "", metadata=DE),
+    case(
+        "fineweb2_gopher_repetition",
+        "dup_para_frac",
+        "Ich bin dein Vater.\n\n" * 4,
+        metadata=DE,
+        params={"dup_para_frac": 0.3},
+    ),
+    case(
+        "fineweb2_gopher_repetition",
+        "dup_para_char_frac",
+        "Ich bin Groot.\n\nDu bist ein Zauberer.\n\nIch bin dein Vater.\n\n" + f"{'x' * 30}.\n\n" * 2,
+        metadata=DE,
+        params={"dup_para_char_frac": 0.2},
+    ),
+    case("fineweb2_gopher_repetition", "dup_line_frac", "Ich bin dein Vater.\n" * 4, metadata=DE),
+    case(
+        "fineweb2_gopher_repetition",
+        "dup_line_char_frac",
+        "Ich bin Groot.\nDu bist ein Zauberer.\nIch bin dein Vater.\n" + f"{'x' * 30}.\n" * 2,
+        metadata=DE,
+        params={"dup_line_char_frac": 0.2},
+    ),
+    case(
+        "fineweb2_gopher_repetition",
+        "top_{n}_gram",
+        "Ich bin Frank, ich bin Frank, ich bin Frank",
+        metadata=DE,
+        expect="top_2_gram",
+    ),
+    case(
+        "fineweb2_gopher_repetition",
+        "duplicated_{n}_n_grams",
+        f"Besucher gehen zum Leuchtturm. {GERMAN_REPEATED} "
+        f"Am Abend füllen sich die Cafés. {GERMAN_REPEATED} Das Museum erzählt die Geschichte der Familien.",
+        metadata=DE,
+        expect="duplicated_5_n_grams",
+    ),
+    case("fineweb2_gopher_repetition", "no_config", GERMAN_PROSE),  # no language label
+    case("fineweb2_gopher_repetition", "no_tokenizer", "Қала айлағы", **NO_TOKENIZER),
+    # fineweb2_fineweb_quality (short-line rule off, char_duplicates_ratio 0.1)
+    case("fineweb2_fineweb_quality", "empty", "\n \n", metadata=DE),
+    # pol_Latn.yml: line_punct_thr 0.087 (deu_Latn's is 0: the rule never fires in German)
+    case(
+        "fineweb2_fineweb_quality",
+        "line_punct_ratio",
+        "Strona główna\nO nas\nKontakt",
+        metadata={"language": "pol_Latn"},
+    ),
+    case(
+        "fineweb2_fineweb_quality",
+        "short_line_ratio",
+        "Ja.\nNein.\nVielleicht.",
+        metadata=DE,
+        params={"short_line_thr": 0.67},
+    ),
+    case(
+        "fineweb2_fineweb_quality",
+        "char_dup_ratio",
+        "Diese Zeile ist lang genug, um keine kurze Zeile zu sein.\n" * 2 + "Und das ist eine andere Zeile.",
+        metadata=DE,
+    ),
+    case("fineweb2_fineweb_quality", "list_ratio", "Donaudampfschifffahrt!\nKapitänsmützenträger!\n", metadata=DE),
+    case("fineweb2_fineweb_quality", "no_config", GERMAN_PROSE),
+    case("fineweb2_fineweb_quality", "no_tokenizer", "Қала айлағы.", **NO_TOKENIZER),
+    # fineweb2_gopher_quality (50 to 100,000 words; word length, letter share and stop words from the config)
+    case("fineweb2_gopher_quality", "gopher_short_doc", "Ich bin zu klein...", metadata=DE),
+    case("fineweb2_gopher_quality", "gopher_long_doc", "der Hafen " * 50_001, metadata=DE),
+    # pol_Latn.yml: min_avg_word_length 3 (deu_Latn's is 0: off)
+    case("fineweb2_gopher_quality", "gopher_below_avg_threshold", "i w " * 30, metadata={"language": "pol_Latn"}),
+    case(
+        "fineweb2_gopher_quality", "gopher_above_avg_threshold", "Donaudampfschifffahrtsgesellschaft " * 60, metadata=DE
+    ),
+    case("fineweb2_gopher_quality", "gopher_too_many_hashes", "# Kommentar " * 60, metadata=DE),
+    case("fineweb2_gopher_quality", "gopher_too_many_ellipsis", "... Kommentar " * 60, metadata=DE),
+    case(
+        "fineweb2_gopher_quality",
+        "gopher_too_many_bullets",
+        "- die Boote landen ihren Fang jeden Morgen am Kai\n" * 6,
+        metadata=DE,
+    ),
+    case(
+        "fineweb2_gopher_quality",
+        "gopher_too_many_end_ellipsis",
+        "die Boote landen ihren Fang am Kai und dann...\n" * 6,
+        metadata=DE,
+    ),
+    case(
+        "fineweb2_gopher_quality",
+        "gopher_below_alpha_threshold",
+        "der ./!*?<><> Apfel <?////> Orange ++ Verbindung !<>??? haben" * 20,
+        metadata=DE,
+    ),
+    case(
+        "fineweb2_gopher_quality",
+        "gopher_enough_stop_words",
+        "Fischerboote landen jeden Morgen ihren Fang. " * 10,
+        metadata=DE,
+    ),
+    case("fineweb2_gopher_quality", "no_config", GERMAN_PROSE),
+    case("fineweb2_gopher_quality", "no_tokenizer", "Қала айлағы.", **NO_TOKENIZER),
+]
 
 CASES = [
     # url_filter: the UT1 blocklist and banned words as datatrove ships them
@@ -220,13 +330,12 @@ CASES = [
     case("extract", "too_large", PAGE, params={"max_html_chars": 100}),
     case("extract", "timeout", DEEP, params={"timeout": 0.001}),  # CPU seconds
     case("extract", "process_died", PAGE, patch=die_in_extraction),
-    case("extract", "extract_error", PAGE, patch=raise_in_extraction, marks=XFAIL_EXTRACT_ERROR),
+    case("extract", "extract_error", PAGE, patch=raise_in_extraction),
     case("extract", "empty", html("")),
     # extract_resiliparse (the fast preset's; its defaults come from fast.yaml)
     case("extract_resiliparse", "too_large", PAGE, params={"max_html_chars": 100}),
-    # it declares the Extractor's reasons, but runs in the worker without a time limit or a process to die
-    case("extract_resiliparse", "timeout", PAGE, marks=xfail_unreachable("no time limit: nothing times out")),
-    case("extract_resiliparse", "process_died", PAGE, marks=xfail_unreachable("no sandbox process to die")),
+    case("extract_resiliparse", "timeout", DEEP, params={"timeout": 0.001}),  # CPU seconds, in its killable process
+    case("extract_resiliparse", "process_died", PAGE, patch=die_in_extraction),
     case("extract_resiliparse", "extract_error", "<p>a lone surrogate \ud800 from a bad decode</p>"),
     case("extract_resiliparse", "empty", html("")),
     # language: fastText lid.176, English above 0.65
@@ -299,6 +408,7 @@ CASES = [
     # minhash_dedup: the later of two copies goes (FineWeb's 5-grams, 14 bands x 8 rows)
     case("minhash_dedup", "exact_duplicate", "  " + PROSE.upper() + "\n", keeper=PROSE),
     case("minhash_dedup", "near_duplicate", PROSE.replace("morning", "evening"), keeper=PROSE),
+    *FINEWEB2_CASES,
 ]
 
 
@@ -313,7 +423,7 @@ def test_block_drops_with_its_reason(name, reason, text, how, tmp_path):
     cls = registry()[name]
     expected = how.expect or reason
     assert concrete(reason).fullmatch(expected), f"{expected} is not an instance of {reason}"
-    doc = Document(text=text, id="doc", metadata={"url": how.url, "warc_date": "2024-05-02T00:00:00Z"})
+    doc = Document(text=text, id="doc", metadata={"url": how.url, "warc_date": "2024-05-02T00:00:00Z", **how.metadata})
     if how.keeper is not None:
         keeper = Document(text=how.keeper, id="keeper", metadata={"url": URL, "warc_date": "2024-05-01T00:00:00Z"})
         assert dedup_verdict(doc, keeper, tmp_path) == expected
@@ -353,6 +463,10 @@ STRICT = {
 def test_block_keeps_a_paragraph_of_english_prose(name, tmp_path):
     cls = registry()[name]
     text = PAGE if name in HTML_BLOCKS else PROSE
+    if name in FINEWEB2_PROSE:  # FineWeb-2 has no English: its blocks keep German prose
+        text, metadata = FINEWEB2_PROSE[name]
+        assert verdict(cls(), Document(text=text, id="doc", metadata={"url": URL, **metadata})) is None
+        return
     if name == "minhash_dedup":  # a document unlike the run's others stays
         other = Document(text=AI_BOILERPLATE, id="keeper", metadata={"warc_date": "2024-05-01T00:00:00Z"})
         assert dedup_verdict(Document(text=PROSE, id="doc"), other, tmp_path) is None

@@ -1,4 +1,5 @@
-"""`thresher bench`: presets against datatrove's FineWeb pipeline, or `--extraction` quality."""
+"""`thresher bench`: presets against datatrove's FineWeb pipeline, `--fineweb2` against its FineWeb-2 filtering,
+or `--extraction` quality."""
 
 from __future__ import annotations
 
@@ -59,6 +60,26 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="also score the fineweb run's dedup against the corpus manifest.jsonl (exact truth), "
         "next to datatrove's MinHash on the same documents",
     )
+    p.add_argument(
+        "--fineweb2",
+        action="store_true",
+        help="the fineweb2 preset's per-language filtering against datatrove's FineWeb-2 filtering on the same "
+        "documents (the inputs' pages, plus lingua's sentences for languages with few pages): agreement per "
+        "language and the speed ratio",
+    )
+    p.add_argument("--lingua", help="with --fineweb2: lingua's sentences folder (default: ../shared/data/lid/lingua)")
+    p.add_argument(
+        "--substitute",
+        action="append",
+        default=[],
+        help="with --fineweb2: also count the decisions a faster tokenizer changes (kiwi_knlm, rjieba)",
+    )
+    p.add_argument("--language", action="append", help="with --fineweb2: only these FineWeb-2 labels (repeatable)")
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="with --fineweb2: also count the decisions spaCy xx words (the stand-in for Stanza and botok) change",
+    )
 
 
 def _ai_detector_cost() -> str:
@@ -114,6 +135,10 @@ def main(args: argparse.Namespace) -> int:
     from ..read.inputs import expand_inputs
 
     files = expand_inputs(args.input)
+    if args.fineweb2:
+        from ..lab import fineweb2_bench
+
+        return fineweb2_bench.main(args, files)
     presets = [("fineweb", args.fineweb_preset), ("fast", args.fast_preset)]
     if args.only:
         presets = [(label, p) for label, p in presets if label in args.only]

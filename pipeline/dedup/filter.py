@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pyarrow as pa
 from datatrove.data import Document
@@ -38,12 +40,14 @@ class MinhashDedupFilter(BaseFilter, Block):
         rows: int,
         seed: int,
         exact_pass: bool,
+        per_language: bool = False,
+        words: Literal["quick", "language"] = "quick",
         work_dir: str | None = None,
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer, batch_size=1024)
         self.work_dir = work_dir
-        self.params = MinhashParams(ngram, bands, rows, seed, exact_pass)
+        self.params = MinhashParams(ngram, bands, rows, seed, exact_pass, per_language, words)
         self._table: dict[str, np.ndarray] | None = None
 
     def _load(self) -> dict[str, np.ndarray]:

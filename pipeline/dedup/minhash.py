@@ -57,6 +57,29 @@ def normalised_words(text: str) -> list[str]:
     return [w.lower() for w in splits(text).words if w[0].isalnum() or w[0] == "_"]
 
 
+def fineweb2_words(text: str, label: str | None) -> list[str]:
+    """FineWeb-2's MinHash words: the language's tokenizer on datatrove's simplify_text (lower case, digits
+    to 0, punctuation to spaces, accents dropped), as its MinhashDedupSignature(language=...) splits them;
+    the quick split for a document without a known language."""
+    from datatrove.utils.text import simplify_text
+
+    from ...filters.fineweb2.words import assignments, language_words
+
+    if label not in assignments():
+        return normalised_words(text)
+    return language_words(simplify_text(text), label).words
+
+
+def language_salt(labels: list[str | None]) -> np.ndarray:
+    """A 64-bit key per document's language: mixed into its band keys, it keeps languages apart."""
+    return np.fromiter((h64(f"language:{label}") for label in labels), dtype=U64, count=len(labels))
+
+
+def salted(band_keys: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """Band keys (documents x bands) made distinct per language."""
+    return _fmix64(band_keys ^ salt[:, None])
+
+
 def date_key(value) -> int:
     """warc_date -> microseconds since the epoch (UTC); missing or unparsable dates sort last."""
     if not value:

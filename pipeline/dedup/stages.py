@@ -17,6 +17,9 @@ four stages, each a set of parallel tasks reading and writing only files under `
    earliest warc_date, ties broken by the smallest id (documents without a date come last).
 4. filter (`MinhashDedupFilter` in `filter.py`, in the final stage): looks each document up by id.
 
+With `per_language` (FineWeb-2) each band key is mixed with the document's `language` label, so
+documents of different languages never share a bucket: one pass deduplicates every language apart.
+
 Every intermediate file is written to a temporary name and renamed when complete, and carries a
 footer (section digests, lengths, an end magic) that readers check, so a crashed task can never
 leave a half file that a later stage misreads.
@@ -32,7 +35,17 @@ from datatrove.pipeline.base import PipelineStep
 
 from ..write.parquet import ParquetDocReader
 from .arrays import ArrayFile, blob_strings, check_meta, strings_to_blob, write_arrays
-from .minhash import DATE_MISSING, U64, MinHasher, date_key, h64, normalised_words
+from .minhash import (
+    DATE_MISSING,
+    U64,
+    MinHasher,
+    date_key,
+    fineweb2_words,
+    h64,
+    language_salt,
+    normalised_words,
+    salted,
+)
 from .params import MinhashParams
 
 KIND_KEEPER, KIND_EXACT, KIND_NEAR = 0, 1, 2
@@ -80,7 +93,10 @@ class MinhashSignatures(PipelineStep):
         batch: list[Document] = []
 
         def flush() -> None:
-            words = [normalised_words(d.text) for d in batch]
+            if self.params.words == "language":
+                words = [fineweb2_words(d.text, d.metadata.get("language")) for d in batch]
+            else:
+                words = [normalised_words(d.text) for d in batch]
             exact = np.fromiter((h64(" ".join(w)) for w in words), dtype=U64, count=len(words))
             # exact pass: a document whose normalised text was already seen in this batch reuses
             # its signature instead of recomputing it
@@ -94,6 +110,8 @@ class MinhashSignatures(PipelineStep):
             if self.params.exact_pass:
                 cols.append(hasher.exact_keys(exact)[:, None])
             bk = np.concatenate(cols, axis=1)
+            if self.params.per_language:
+                bk = salted(bk, language_salt([d.metadata.get("language") for d in batch]))
             dk = np.fromiter((h64(d.id) for d in batch), dtype=U64, count=len(batch))
             keep = ~empty
             band_chunks.append(np.stack([bk[keep].ravel(), np.repeat(dk[keep], bk.shape[1])], axis=1))

@@ -20,14 +20,17 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from ...filters.fineweb2 import tokenizers as fw2_tokenizers
 from ...filters.fineweb2 import words as fw2_words
 from ...filters.fineweb2.configs import open_configs
 from ...filters.fineweb2.labels import LID176_TO_ISO3, dominant_script
@@ -82,6 +85,7 @@ def page_documents(files: list[str], cache_dir: str, workers: int, log: Callable
         plan = build_plan(preset, inputs=files, output=os.path.join(work, "run"), workers=workers)
         execute(plan, progress=False)
         docs = read_run(os.path.join(work, "run"))
+        shutil.rmtree(work, ignore_errors=True)
         tmp = cached + ".tmp"
         with gzip.open(tmp, "wt", encoding="utf-8") as f:
             for d in docs:
@@ -112,27 +116,34 @@ def _cache_key(files: list[str]) -> str:
     return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
 
 
+def lingua_texts(path: str, seed: int = 0) -> list[str]:
+    """One lingua file's sentences joined into texts of 3-30 sentences (the same for a file and seed)."""
+    rng = random.Random(f"{seed}-{os.path.basename(path)}")
+    with open(path, encoding="utf-8") as f:
+        sentences = [s.strip() for s in f if s.strip()]
+    texts, i = [], 0
+    while i < len(sentences):
+        j = i + rng.randint(3, 30)
+        texts.append("\n".join(sentences[i:j]))
+        i = j
+    return texts
+
+
 def lingua_documents(folder: str, wanted: Callable[[str], bool], seed: int = 0) -> list[Document]:
-    """lingua's sentences joined into documents of 3-30 sentences, for the labels `wanted` accepts."""
+    """lingua's sentences as documents (`lingua_texts`) labelled with their file's language, for the
+    labels `wanted` accepts."""
     configs = open_configs()
     scripts: dict[str, list[str]] = defaultdict(list)
     for label in sorted(configs.labels):
         scripts[label.split("_")[0]].append(label.split("_")[1])
-    rng = random.Random(seed)
     docs = []
     for path in sorted(glob.glob(os.path.join(folder, "*.txt"))):
         code = os.path.basename(path)[:-4]
         iso3 = LINGUA_EXTRA.get(code) or LID176_TO_ISO3.get(code)
         if not iso3 or iso3 not in scripts:
             continue
-        with open(path, encoding="utf-8") as f:
-            sentences = [s.strip() for s in f if s.strip()]
-        i = k = 0
-        while i < len(sentences):
-            j = i + rng.randint(3, 30)
-            text = "\n".join(sentences[i:j])
+        for k, text in enumerate(lingua_texts(path, seed), start=1):
             label = f"{iso3}_{dominant_script(text, tuple(scripts[iso3]))}"
-            i, k = j, k + 1
             if wanted(label):
                 meta = {"language": label, "language_score": 1.0, "source": "lingua"}
                 docs.append(Document(text=text, id=f"lingua-{code}-{k}", metadata=meta))
@@ -181,10 +192,24 @@ def cold_caches() -> None:
             splitter.cache.clear()
 
 
+@contextmanager
+def approximate_words() -> Iterator[None]:
+    """Every language split by spaCy `xx`, the stand-in for the tokenizers that cannot run offline (Stanza,
+    botok): what that stand-in changes where the real tokenizer is known estimates what it changes there."""
+    original = fw2_words.splitter_for
+    fw2_words.splitter_for = lambda *args, **kwargs: fw2_words._built(("approx",), fw2_tokenizers.ApproximateWords)
+    try:
+        yield
+    finally:
+        fw2_words.splitter_for = original
+        cold_caches()
+
+
 def run_preset(label: str, docs: list[Document], substitutes: tuple[str, ...] = ()) -> tuple[dict, dict, float]:
     sink: dict = {}
     steps = preset_steps(sink, substitutes)
-    fw2_words.splitter_for(label, substitutes).words("warm up")  # tokenizer loaded before timing, as datatrove's
+    # the tokenizer loaded before timing, as datatrove's is (fineweb2_datatrove.warm_up)
+    fw2_words.splitter_for(label, substitutes).words(docs[0].text if docs else "warm up")
     cold_caches()
     copies = [Document(text=d.text, id=d.id, metadata=dict(d.metadata)) for d in docs]
     kept, seconds = run_steps(steps, copies)
@@ -210,6 +235,7 @@ class LanguageResult:
     error: str | None = None
     diffs: list = field(default_factory=list)
     substitute_changed: int | None = None  # decisions a tokenizer substitute changes (against exact words)
+    approximate_changed: int | None = None  # decisions spaCy xx words would change (against exact words)
 
     @property
     def agreement(self) -> float:
@@ -225,7 +251,9 @@ def decisions(docs: list[Document], dropped: dict, kept: dict) -> dict[str, tupl
     return out
 
 
-def compare_language(label: str, docs: list[Document], repeat: int, substitutes: tuple[str, ...]) -> LanguageResult:
+def compare_language(
+    label: str, docs: list[Document], repeat: int, substitutes: tuple[str, ...], approximate: bool = False
+) -> LanguageResult:
     pages = sum(1 for d in docs if d.metadata.get("source") != "lingua")
     r = LanguageResult(label, len(docs), pages)
     config = open_configs().get(label)
@@ -253,6 +281,10 @@ def compare_language(label: str, docs: list[Document], repeat: int, substitutes:
         sub_dropped, sub_kept, _ = run_preset(label, docs, substitutes)
         sub = decisions(docs, sub_dropped, sub_kept)
         r.substitute_changed = sum(sub[d.id][0] != ours[d.id][0] for d in docs)
+    if approximate:
+        with approximate_words():
+            approx = decisions(docs, *run_preset(label, docs)[:2])
+        r.approximate_changed = sum(approx[d.id][0] != ours[d.id][0] for d in docs)
     return r
 
 
@@ -266,6 +298,7 @@ def run_fineweb2_bench(
     substitutes: tuple[str, ...] = (),
     cache_dir: str | None = None,
     languages: list[str] | None = None,
+    approximate: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Agreement and speed per language; writes OUT/fineweb2-bench.json and returns what it holds."""
@@ -284,7 +317,7 @@ def run_fineweb2_bench(
     results = []
     for label in sorted(by_label, key=lambda k: (-len(by_label[k]), k)):
         log(f"{label}: {len(by_label[label])} documents")
-        results.append(compare_language(label, by_label[label], repeat, substitutes))
+        results.append(compare_language(label, by_label[label], repeat, substitutes, approximate))
     report = summarize(results, min_docs)
     report["inputs"] = files
     report["lingua"] = lingua
@@ -323,6 +356,8 @@ def format_report(report: dict) -> str:
             continue
         speed = r["datatrove_s"] / r["thresher_s"] if r["thresher_s"] else 0.0
         sub = "" if r["substitute_changed"] is None else f"  (substitute changes {r['substitute_changed']})"
+        if r["approximate_changed"] is not None:
+            sub += f"  (spaCy xx words change {r['approximate_changed']})"
         rows.append(
             (
                 r["label"],
@@ -387,6 +422,7 @@ def main(args, files: list[str]) -> int:
         substitutes=tuple(args.substitute),
         cache_dir=args.cache_dir,
         languages=args.language,
+        approximate=args.approximate,
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(format_report(report))

@@ -92,18 +92,19 @@ def run_steps(steps: list[PipelineStep], docs: Iterable[Document]) -> tuple[dict
     return kept, time.process_time() - start
 
 
-def warm_up(label: str) -> None:
-    """Load the language's tokenizer before timing (datatrove loads it on its first document)."""
+def warm_up(label: str, text: str = "warm up") -> None:
+    """Load the language's tokenizer (and what it loads lazily on its first text in its script, such as
+    pythainlp's dictionary) before timing."""
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    load_word_tokenizer(label).word_tokenize("warm up")
+    load_word_tokenizer(label).word_tokenize(text)
 
 
 def run_datatrove(label: str, config: dict, docs: list[Document]) -> tuple[dict, dict[str, str], float]:
     """({id: (step, reason)} of dropped documents, {id: final text} of kept ones, CPU seconds)."""
     sink: dict[str, tuple[str, str | None]] = {}
     steps = datatrove_steps(label, config, sink)
-    warm_up(label)
+    warm_up(label, docs[0].text if docs else "warm up")
     copies = [Document(text=d.text, id=d.id, metadata=dict(d.metadata)) for d in docs]  # formatters edit text
     kept, seconds = run_steps(steps, copies)
     return sink, kept, seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -20,6 +21,52 @@ def _fmt_params(params: dict) -> str:
 
 def count_text(v: int | None) -> str:
     return "—" if v is None else f"{v:,}"
+
+
+def partitions(s: Summary) -> list[str]:
+    """The data/ subfolders holding shards (a run written with `output: partition_by`), sorted."""
+    data = os.path.join(s.run_dir, "data")
+    if not os.path.isdir(data):
+        return []
+    return sorted(
+        d
+        for d in os.listdir(data)
+        if os.path.isdir(os.path.join(data, d)) and glob.glob(os.path.join(data, d, "*.parquet"))
+    )
+
+
+def data_configs(s: Summary) -> list[dict]:
+    """The card's `configs`: all of data/, and one config per partition (FineWeb-2's `deu_Latn` ...)."""
+    parts = partitions(s)
+    every = {
+        "config_name": "default",
+        "data_files": [{"split": "train", "path": "data/*/*.parquet" if parts else "data/*.parquet"}],
+    }
+    return [every] + [
+        {"config_name": p, "data_files": [{"split": "train", "path": f"data/{p}/*.parquet"}]} for p in parts
+    ]
+
+
+def language_table(s: Summary, kept_langs) -> list[str]:
+    """Kept documents and words per language (every language of a partitioned run, else the top ones)."""
+    sc = s.scan
+    total = sum(kept_langs.values())
+    total_words = sum(sc.language_words.values()) or 1
+    shown = kept_langs.most_common() if partitions(s) else kept_langs.most_common(TOP_LANGUAGES)
+    tokenized = bool(sc.language_word_count)  # word_count: words of the language's own tokenizer (Gopher's count)
+    head = "| language | documents | share | words | share of words |" + (" word_count |" if tokenized else "")
+    lines = [head, "|---|---:|---:|---:|---:|" + ("---:|" if tokenized else "")]
+    for lang, n in shown:
+        words = sc.language_words.get(lang, 0)
+        row = f"| {lang} | {n:,} | {100 * n / total:.1f}% | {words:,} | {100 * words / total_words:.1f}% |"
+        lines.append(row + (f" {sc.language_word_count.get(lang, 0):,} |" if tokenized else ""))
+    if tokenized:
+        lines += [
+            "",
+            "words: whitespace-separated; word_count: non-punctuation words as the language's tokenizer splits "
+            "them (jieba, Sudachi, spaCy, ...), the count Gopher's quality rule reads.",
+        ]
+    return lines
 
 
 def render_card(s: Summary) -> str:
@@ -50,7 +97,7 @@ def render_card(s: Summary) -> str:
             "pretty_name": name,
             "source_datasets": crawls or ["original"],
             "tags": ["thresher", "web-crawl", "warc"],
-            "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+            "configs": data_configs(s),
             "thresher": {
                 "version": version,
                 "preset": (s.run or {}).get("preset") or (s.stats or {}).get("preset"),
@@ -66,7 +113,8 @@ def render_card(s: Summary) -> str:
     lines.append(
         f"Web text made by thresher {version} from {len(inputs) or '?'} WARC file(s)"
         + (f" of {', '.join(crawls)}" if crawls else "")
-        + f": {kept:,} documents, {sc.words[KEPT]:,} words (whitespace-separated), kept in `data/*.parquet`."
+        + f": {kept:,} documents, {sc.words[KEPT]:,} words (whitespace-separated), kept in "
+        + ("`data/<language>/*.parquet`." if partitions(s) else "`data/*.parquet`.")
     )
     if not s.complete:
         prog = ", ".join(f"{st} {d}/{t} tasks" for st, (d, t) in s.progress.items()) or "no task finished"
@@ -115,10 +163,7 @@ def render_card(s: Summary) -> str:
     lines += ["", "## Languages", ""]
     kept_langs = sc.languages.get(KEPT)
     if kept_langs:
-        total = sum(kept_langs.values())
-        lines += ["| language | documents | share |", "|---|---:|---:|"]
-        for lang, n in kept_langs.most_common(TOP_LANGUAGES):
-            lines.append(f"| {lang} | {n:,} | {100 * n / total:.1f}% |")
+        lines += language_table(s, kept_langs)
     else:
         lines.append("No language column in this run (no `language` block).")
     lines += [

@@ -215,6 +215,19 @@ def _drop_reasons(s: Summary, rows: list[dict]) -> str | None:
     return svg_hbars([(label, [n]) for label, n in items[:30]], ["dropped"])
 
 
+def _languages(sc) -> str | None:
+    """The top languages as bars, then every kept language's documents and words as a table."""
+    bars = _top_bars(sc.languages, TOP_LANGUAGES)
+    kept = sc.languages.get(KEPT)
+    if bars is None or not kept:
+        return bars
+    rows = "".join(
+        f"<tr><td>{_esc(lang)}</td><td>{n:,}</td><td>{sc.language_words.get(lang, 0):,}</td></tr>"
+        for lang, n in kept.most_common()
+    )
+    return bars + f"<table><tr><th>language</th><th>kept documents</th><th>kept words</th></tr>{rows}</table>"
+
+
 def _top_bars(counters: dict[str, Counter], top: int) -> str | None:
     total: Counter = Counter()
     for c in counters.values():
@@ -289,9 +302,9 @@ def render_html(s: Summary) -> str:
         _section(
             "languages",
             "Languages",
-            _top_bars(sc.languages, TOP_LANGUAGES),
+            _languages(sc),
             "no `language` column (add the language block)",
-            "Documents per language (kept / removed by later blocks).",
+            "Documents per language (kept / removed by later blocks); kept documents and words per language.",
         )
     )
     parts.append(

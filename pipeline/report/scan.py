@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..write.parquet import shard_files
 from ..write.schema import PROVENANCE_COLUMNS
 
 KEPT, REMOVED = "kept", "removed"
@@ -66,10 +67,11 @@ def shard_paths(run_dir: str, which: str | None = None) -> list[tuple[str | None
     """(removed_by block or None for kept, path) of every complete shard, in a stable order.
 
     `which`: None for all, "kept" for data/ only, "removed" for every removed/ block, or a block name.
+    Kept shards may be partitioned (`data/<language>/*.parquet`).
     """
     out: list[tuple[str | None, str]] = []
     if which in (None, KEPT):
-        out += [(None, p) for p in sorted(glob.glob(os.path.join(run_dir, "data", "*.parquet")))]
+        out += [(None, p) for p in shard_files(os.path.join(run_dir, "data"))]
     if which != KEPT:
         order = pipeline_blocks(read_json(os.path.join(run_dir, "run.json")))
         folders = sorted(
@@ -306,6 +308,8 @@ class Scan:
     crawls: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)  # (block, reason) -> documents, from removed/
     languages: dict[str, Counter] = field(default_factory=dict)  # series -> language -> documents
+    language_words: Counter = field(default_factory=Counter)  # language -> words of kept documents
+    language_word_count: Counter = field(default_factory=Counter)  # language -> kept `word_count` (its tokenizer)
     domains: dict[str, CappedCounter] = field(default_factory=dict)
     text_metrics: dict[str, Hist] = field(default_factory=dict)
     language_score: Hist = field(default_factory=unit_hist)
@@ -350,6 +354,7 @@ def scan_run(run_dir: str, run: dict | None) -> Scan:
         "language_score",
         "ai_score",
         "dup_cluster_size",
+        "word_count",
         "removed_reason",
         "metadata",
     }
@@ -388,7 +393,15 @@ def _scan_batch(
 ) -> None:
     col = {name: batch.column(name) for name in batch.schema.names}
     if "text" in col and with_text:
-        scan.words[KEPT if block is None else block] += _text_metrics(scan, col["text"], series)
+        valid = pc.is_valid(col["text"])
+        words = _text_metrics(scan, col["text"].filter(valid), series)
+        scan.words[KEPT if block is None else block] += int(words.sum())
+        if block is None and "language" in col:
+            for lang, n in zip(col["language"].filter(valid).to_pylist(), words.tolist(), strict=True):
+                scan.language_words[lang or "(none)"] += int(n)
+    if block is None and "language" in col and "word_count" in col:  # words as the language's tokenizer split them
+        for lang, n in zip(col["language"].to_pylist(), col["word_count"].to_pylist(), strict=True):
+            scan.language_word_count[lang or "(none)"] += int(n or 0)
     if "url" in col:
         counts = _value_counts(hosts(col["url"]))
         counts.pop("", None)
@@ -419,11 +432,11 @@ def _scan_batch(
         _consent(scan, col, series)
 
 
-def _text_metrics(scan: Scan, text: pa.Array, series: str) -> int:
-    """Adds the text metrics of a batch of documents; returns their words (`len(text.split())` each)."""
-    text = text.filter(pc.is_valid(text))
+def _text_metrics(scan: Scan, text: pa.Array, series: str) -> np.ndarray:
+    """Adds the text metrics of a batch of documents (no nulls); returns the words of each
+    (`len(text.split())`)."""
     if not len(text):
-        return 0
+        return np.zeros(0)
     h = scan.text_metrics
     # str.split() beats RE2's count_substring_regex here by ~3x (it is the costliest step of a report)
     split = [t.split() for t in text.to_pylist()]
@@ -447,7 +460,7 @@ def _text_metrics(scan: Scan, text: pa.Array, series: str) -> int:
     n_lines = per_doc.column("doc_count").to_numpy().astype(np.float64)
     h[LINE_PUNCT].add(per_doc.column("punct_sum").to_numpy() / n_lines, series)
     h[SHORT_LINES].add(per_doc.column("short_sum").to_numpy() / n_lines, series)
-    return int(words.sum())
+    return words
 
 
 def _metadata_metrics(scan: Scan, column: pa.Array, series: str) -> None:

@@ -8,7 +8,6 @@ parallel tasks by the local or the SLURM executor.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from ..dedup import stages as dedup
 from ..dedup.filter import MinhashDedupFilter
 from ..read.inputs import file_size, resolve_inputs
 from ..read.warc import WarcReader
-from ..write.parquet import ParquetDocReader, ParquetShardWriter
+from ..write.parquet import ParquetDocReader, ParquetShardWriter, task_files
 from ..write.schema import columns_of
 from .errors import ConfigError
 from .presets import block_class, load_preset
@@ -66,9 +65,7 @@ class TaskStart(PipelineStep):
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         for folder in self.folders:
-            for stale in glob.glob(os.path.join(folder, f"{rank:05d}_*.parquet")) + glob.glob(
-                os.path.join(folder, f".{rank:05d}_*.tmp")
-            ):
+            for stale in task_files(folder, rank):  # partition subfolders (data/<lang>/) too
                 os.remove(stale)
         if data:
             yield from data
@@ -84,6 +81,7 @@ class _Settings:
     write_removed: bool
     robots_index: str | None
     preset_path: str
+    partition_by: str | None = None  # data/<value>/ shards (output: partition_by)
 
     @property
     def data_dir(self) -> str:
@@ -130,6 +128,7 @@ def build_plan(
         write_removed=bool(out_cfg.get("write_removed", False) if write_removed is None else write_removed),
         robots_index=os.path.join(output, "work", "robots.sqlite") if robots_files else None,
         preset_path=preset["_path"],
+        partition_by=_partition_by(out_cfg),
     )
     made_of = identity(preset, files, n_tasks, run.write_removed, robots_files, crawl)
     check_folder(output, made_of, overwrite)  # before any block is built: a refusal costs nothing
@@ -218,13 +217,14 @@ def _removed_writers(run: _Settings, reader: WarcReader, blocks, columns) -> dic
 def _filter_stage(run, reader, blocks, columns, removed: dict[str, str], files: list[str], dedup_params) -> Stage:
     """reader -> blocks up to dedup -> parquet (data/, or work/filtered/ before dedup) -> signatures."""
     out = run.data_dir if dedup_params is None else run.filtered_dir
+    partition_by = run.partition_by if dedup_params is None else None  # work/filtered/ stays one folder
     names = ["reader"] + [n for n, _ in blocks]
     signatures = [] if dedup_params is None else [dedup.signatures_step(dedup_params, run.work_dir, run.tasks)]
     return Stage(
         "filter",
         [TaskStart([out] + [f for n, f in removed.items() if n in names]), reader]
         + [b for _, b in blocks]
-        + [ParquetShardWriter(out, columns=columns, max_rows_per_shard=run.max_rows)]
+        + [ParquetShardWriter(out, columns=columns, max_rows_per_shard=run.max_rows, partition_by=partition_by)]
         + signatures,
         run.tasks,
         [("reader", reader)] + blocks,
@@ -239,10 +239,22 @@ def _final_stage(run: _Settings, blocks, columns, removed: dict[str, str]) -> St
         "final",
         [TaskStart([run.data_dir] + [f for n, f in removed.items() if n in names]), ParquetDocReader(run.filtered_dir)]
         + [b for _, b in blocks]
-        + [ParquetShardWriter(run.data_dir, columns=columns, max_rows_per_shard=run.max_rows)],
+        + [
+            ParquetShardWriter(
+                run.data_dir, columns=columns, max_rows_per_shard=run.max_rows, partition_by=run.partition_by
+            )
+        ],
         run.tasks,
         blocks,
     )
+
+
+def _partition_by(out_cfg: dict) -> str | None:
+    """`output: partition_by:` — the metadata key whose value names each document's data/ subfolder."""
+    value = out_cfg.get("partition_by")
+    if value is not None and (not isinstance(value, str) or not value.isidentifier()):
+        raise ConfigError(f"output partition_by {value!r}: give a column name, e.g. language, or null")
+    return value
 
 
 def input_bytes_per_task(files: list[str], n_tasks: int) -> list[int] | None:

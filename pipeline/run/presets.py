@@ -24,13 +24,19 @@ BLOCK_MODULES = (
     "thresher.pipeline.extract.trafilatura",
     "thresher.pipeline.extract.resiliparse",
     "thresher.filters.language",
+    "thresher.filters.fineweb2.language",
     "thresher.filters.gopher_repetition",
     "thresher.filters.gopher_quality",
     "thresher.filters.c4",
     "thresher.filters.fineweb_quality",
+    "thresher.filters.fineweb2.gopher_repetition",
+    "thresher.filters.fineweb2.fineweb_quality",
+    "thresher.filters.fineweb2.gopher_quality",
     "thresher.filters.ai_text",
     "thresher.pipeline.dedup.filter",
+    "thresher.pipeline.format.ftfy",
     "thresher.pipeline.format.pii",
+    "thresher.pipeline.format.symbol_lines",
 )
 # parameters naming an input file: checked to exist before any work starts
 _FILE_PARAMS = ("model_path", "_file")

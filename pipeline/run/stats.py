@@ -58,13 +58,26 @@ def block_entry(name: str, stage: str, counts: Counter, seconds: float, prev_out
     }
 
 
+def partition_counts(stage, merged: list[dict]) -> dict[str, int]:
+    """Documents per data/ partition (`output: partition_by`), from the stage's data writer's counters."""
+    out: Counter = Counter()
+    for i, step in enumerate(stage.pipeline):
+        if i < len(merged) and getattr(step, "partition_by", None):
+            for key, value in merged[i]["counts"].items():
+                if key.startswith("partition_"):
+                    out[key.removeprefix("partition_")] += int(value)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def collect_stats(plan) -> dict:
     reader_counts: Counter = Counter()
     blocks: list[dict] = []
     stage_stats: dict[str, dict] = {}
+    partitions: dict[str, int] = {}
     prev_out: int | None = None
     for stage in plan.stages:
         merged = merge_task_files(os.path.join(plan.output, "logs", stage.name))
+        partitions.update(partition_counts(stage, merged))
         if not stage.blocks:  # a dedup stage: keep its counters as they are
             stage_stats[stage.name] = {
                 "counters": dict(sum((m["counts"] for m in merged), Counter())),
@@ -92,6 +105,8 @@ def collect_stats(plan) -> dict:
     reader_dropped = {k.removeprefix("dropped_"): int(v) for k, v in reader_counts.items() if k.startswith("dropped_")}
     removed = sum(reader_dropped.values()) + sum(b["dropped"] for b in blocks)
     kept = prev_out or 0
+    out_cfg = plan.preset.get("output") or {}
+    extra = {"partitions": {"by": out_cfg["partition_by"], "documents": partitions}} if partitions else {}
     return {
         "thresher_version": thresher_version(),
         "preset": plan.preset.get("_path"),
@@ -99,6 +114,7 @@ def collect_stats(plan) -> dict:
         "reader": {k: int(v) for k, v in sorted(reader_counts.items())},
         "blocks": blocks,
         "stages": stage_stats,
+        **extra,
         "documents": {
             "html_records": html,
             "kept": kept,
@@ -148,4 +164,9 @@ def format_table(stats: dict) -> str:
         f"{d['html_records']} HTML records -> {d['kept']} kept + {d['removed']} removed"
         + ("" if d["accounted"] else "  (!! counts do not add up)")
     )
+    parts = stats.get("partitions")
+    if parts:
+        shown = ", ".join(f"{k} {v}" for k, v in list(parts["documents"].items())[:12])
+        more = len(parts["documents"]) - 12
+        lines.append(f"kept by {parts['by']}: {shown}" + (f" and {more} more" if more > 0 else ""))
     return "\n".join(lines)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import uuid
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,14 +16,50 @@ from datatrove.pipeline.base import PipelineStep
 
 from .schema import TRANSIENT_KEYS, build_schema
 
+UNKNOWN_PARTITION = "unknown"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def partition_name(value: object) -> str:
+    """A metadata value as a folder name (`deu_Latn` stays as it is; a missing value is `unknown`)."""
+    name = _UNSAFE.sub("_", str(value)) if value not in (None, "") else UNKNOWN_PARTITION
+    return name if name.strip(".") else UNKNOWN_PARTITION
+
+
+def task_files(folder: str, rank: int) -> list[str]:
+    """Every shard and temporary file task `rank` wrote in `folder` or in its partition subfolders."""
+    out: list[str] = []
+    for base in (folder, os.path.join(folder, "*")):
+        out += glob.glob(os.path.join(base, f"{rank:05d}_*.parquet")) + glob.glob(
+            os.path.join(base, f".{rank:05d}_*.tmp")
+        )
+    return out
+
+
+def shard_files(folder: str) -> list[str]:
+    """The complete shards in `folder` and in its partition subfolders, in a stable order."""
+    return sorted(glob.glob(os.path.join(folder, "*.parquet")) + glob.glob(os.path.join(folder, "*", "*.parquet")))
+
+
+@dataclass
+class _Buffer:
+    """Rows waiting to become the next shard of one folder."""
+
+    folder: str
+    rows: list[dict] = field(default_factory=list)
+    bytes: int = 0
+    shard: int = 0
+
 
 class ParquetShardWriter(PipelineStep):
-    """Writes documents to `folder/{rank:05d}_{shard:04d}.parquet` (zstd).
+    """Writes documents to `folder/{rank:05d}_{shard:04d}.parquet` (zstd), or, with `partition_by`, to
+    `folder/<value of that metadata key>/{rank:05d}_{shard:04d}.parquet` (FineWeb-2's `data/deu_Latn/...`).
 
     Each shard is written to a hidden temporary file and renamed when complete. When a task starts
-    it deletes what an earlier, interrupted attempt of the same task left in `folder`, so a rerun
-    never duplicates documents. Used both as the final step (`data/`) and as a filter's exclusion
-    writer (`removed/<block>/`, with `removed_by` and `removed_reason`).
+    it deletes what an earlier, interrupted attempt of the same task left in `folder` (and its partition
+    subfolders), so a rerun never duplicates documents. Used both as the final step (`data/`) and as a
+    filter's exclusion writer (`removed/<block>/`, with `removed_by` and `removed_reason`). Partitions
+    share one memory budget: past `max_bytes_per_shard` of buffered text, the largest buffer is written.
     """
 
     name = "💾 Parquet"
@@ -34,6 +72,7 @@ class ParquetShardWriter(PipelineStep):
         removed_by: str | None = None,
         max_rows_per_shard: int = 50_000,
         max_bytes_per_shard: int = 256 << 20,
+        partition_by: str | None = None,
     ):
         super().__init__()
         self.folder = folder
@@ -41,10 +80,10 @@ class ParquetShardWriter(PipelineStep):
         self.removed_by = removed_by
         self.max_rows = max_rows_per_shard
         self.max_bytes = max_bytes_per_shard
+        self.partition_by = partition_by
         self._schema = build_schema(self.columns, removed=removed_by is not None)
-        self._rows: list[dict] = []
-        self._bytes = 0
-        self._shard = 0
+        self._buffers: dict[str, _Buffer] = {}
+        self._buffered = 0
         self._rank: int | None = None
 
     # --- datatrove DiskWriter-compatible interface (used as exclusion_writer) ---
@@ -58,15 +97,20 @@ class ParquetShardWriter(PipelineStep):
     def write(self, document: Document, rank: int = 0, **kwargs) -> None:
         if self._rank is None:
             self._start(rank)
-        row = self._row(document)
-        self._rows.append(row)
-        self._bytes += len(document.text)
-        if len(self._rows) >= self.max_rows or self._bytes >= self.max_bytes:
-            self._flush()
+        buf = self._buffer(document)
+        buf.rows.append(self._row(document))
+        size = len(document.text)
+        buf.bytes += size
+        self._buffered += size
+        if len(buf.rows) >= self.max_rows or buf.bytes >= self.max_bytes:
+            self._flush(buf)
+        elif self._buffered >= self.max_bytes:
+            self._flush(max(self._buffers.values(), key=lambda b: b.bytes))
 
     def close(self) -> None:
         if self._rank is not None:
-            self._flush()
+            for buf in self._buffers.values():
+                self._flush(buf)
 
     # --- pipeline step ---
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -80,12 +124,22 @@ class ParquetShardWriter(PipelineStep):
 
     def _start(self, rank: int) -> None:
         self._rank = rank
-        self._shard = 0
+        self._buffers = {}
+        self._buffered = 0
         os.makedirs(self.folder, exist_ok=True)
-        for stale in glob.glob(os.path.join(self.folder, f"{rank:05d}_*.parquet")) + glob.glob(
-            os.path.join(self.folder, f".{rank:05d}_*.tmp")
-        ):
+        for stale in task_files(self.folder, rank):
             os.remove(stale)
+
+    def _buffer(self, doc: Document) -> _Buffer:
+        if self.partition_by is None:
+            key = ""
+        else:
+            key = partition_name(doc.metadata.get(self.partition_by))
+            self.stat_update(f"partition_{key}")
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = _Buffer(os.path.join(self.folder, key) if key else self.folder)
+        return buf
 
     def _row(self, doc: Document) -> dict:
         meta = doc.metadata
@@ -102,17 +156,19 @@ class ParquetShardWriter(PipelineStep):
         row["metadata"] = json.dumps(extra, default=str, ensure_ascii=False) if extra else None
         return row
 
-    def _flush(self) -> None:
-        if not self._rows:
+    def _flush(self, buf: _Buffer) -> None:
+        if not buf.rows:
             return
-        table = pa.Table.from_pylist(self._rows, schema=self._schema)
-        name = f"{self._rank:05d}_{self._shard:04d}.parquet"
-        tmp = os.path.join(self.folder, f".{self._rank:05d}_{uuid.uuid4().hex[:8]}.tmp")
+        table = pa.Table.from_pylist(buf.rows, schema=self._schema)
+        os.makedirs(buf.folder, exist_ok=True)
+        name = f"{self._rank:05d}_{buf.shard:04d}.parquet"
+        tmp = os.path.join(buf.folder, f".{self._rank:05d}_{uuid.uuid4().hex[:8]}.tmp")
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, os.path.join(self.folder, name))
-        self._shard += 1
-        self._rows = []
-        self._bytes = 0
+        os.replace(tmp, os.path.join(buf.folder, name))
+        buf.shard += 1
+        self._buffered -= buf.bytes
+        buf.rows = []
+        buf.bytes = 0
 
 
 class ParquetDocReader(PipelineStep):
@@ -131,7 +187,7 @@ class ParquetDocReader(PipelineStep):
         self.batch_rows = batch_rows
 
     def files(self) -> list[str]:
-        return sorted(glob.glob(os.path.join(self.folder, "*.parquet")))
+        return shard_files(self.folder)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
