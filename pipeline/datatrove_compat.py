@@ -13,6 +13,7 @@ here (datatrove>=0.10,<0.11 in pyproject):
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 from copy import deepcopy
@@ -122,7 +123,31 @@ class CpuTimedSandbox(ExtractorSandbox):
         # the forked child also holds the parent's end of the pipe: close it, so that when the
         # worker dies (kill -9) the child's recv() sees EOF and it exits instead of living on
         self.parent_conn.close()
-        super()._worker(conn, extract_fn)
+        # datatrove's loop catches only EOFError: an exception of the extractor would end the child
+        # (the page reported as a dead process, and a new child started); it is sent back instead,
+        # and process_document raises it in the worker (an extraction error)
+        super()._worker(conn, self._returning_errors(extract_fn))
+
+    @staticmethod
+    def _returning_errors(extract_fn):
+        """`extract_fn`, returning the exception it raises instead of raising it. One that would not
+        come through the pipe (its class takes other arguments than its message: it pickles, but does
+        not unpickle) becomes a RuntimeError that names it, and so do TimeoutError and EOFError, which
+        in the worker name a killed or dead process."""
+
+        def extract(*args):
+            try:
+                return extract_fn(*args)
+            except Exception as exc:
+                if isinstance(exc, (TimeoutError, EOFError)):
+                    return RuntimeError(f"{type(exc).__name__}: {exc}")
+                try:
+                    pickle.loads(pickle.dumps(exc))
+                except Exception:
+                    return RuntimeError(f"{type(exc).__name__}: {exc}")
+                return exc
+
+        return extract
 
     def _child_cpu(self) -> float:
         try:

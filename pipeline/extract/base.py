@@ -7,21 +7,28 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from ...filters.base import Block
 
+# the reasons of an extractor that runs in a killable process (trafilatura's sandbox, resiliparse's KillableMap)
+KILLED_REASONS = {
+    "timeout": "extraction took more than `timeout` CPU seconds (its process killed)",
+    "process_died": "the extraction process died (out of memory)",
+}
+
 
 class Extractor(BaseFilter, Block):
     """Replaces a page's HTML by its main text. WET records arrive as text and pass unchanged; a page
-    over `max_html_chars` is not parsed; a page that gives no text is dropped with its reason."""
+    over `max_html_chars` is not parsed; a page that gives no text is dropped with its reason.
+
+    `drop_reasons` here are those every extractor can give; one that runs in a killable process adds
+    KILLED_REASONS."""
 
     drop_reasons = {
         "too_large": "the HTML has more than max_html_chars characters (not parsed)",
-        "timeout": "extraction took longer than its time limit (killed)",
-        "process_died": "the extraction process died (out of memory)",
         "extract_error": "the extractor raised an error",
         "empty": "the extractor found no text",
     }
 
-    def __init__(self, max_html_chars: int, exclusion_writer=None):
-        super().__init__(exclusion_writer)
+    def __init__(self, max_html_chars: int, exclusion_writer=None, batch_size: int = 1):
+        super().__init__(exclusion_writer, batch_size=batch_size)
         self.max_html_chars = max_html_chars
 
     def extract_doc(self, doc: Document) -> str | None:

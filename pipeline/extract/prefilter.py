@@ -13,8 +13,12 @@ import re
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+# imported here, not in the child: the child is forked from the worker with its modules loaded
+from resiliparse.extract.html2text import extract_plain_text
+
 from ...filters.base import Block, register
 from ...filters.language import bundled_model_path, check_languages, load_model
+from .killable import DIED, OK, TIMEOUT, KillableMap
 
 # resiliparse options of the prefilter's quick text; an extractor with the same options reuses it
 PREFILTER_OPTIONS = {
@@ -29,6 +33,9 @@ PREFILTER_OPTIONS = {
 }
 # metadata key of that text (a leading `_`: never written to the output)
 SHARED_TEXT_KEY = "_main_text"
+# metadata key of the CPU limit a parse with those options ran over (the page kept without a guess):
+# an extractor with the same options and no larger limit drops the page as a timeout without parsing it
+SHARED_TIMEOUT_KEY = "_main_text_timeout"
 # what a page says of itself, read without a parse: <html lang="..">, <title>, the meta description
 # (og: or not; `name`/`property` before `content`), all in the first characters of the page
 HEAD_SCAN_CHARS = 30_000
@@ -39,6 +46,7 @@ _DESCRIPTION_RE = re.compile(
     re.IGNORECASE,
 )
 
+
 def declared_head(page: str) -> tuple[str | None, str]:
     """(the language the page declares in <html lang>, lowercased; its title and meta description)."""
     head = page[:HEAD_SCAN_CHARS]
@@ -47,6 +55,7 @@ def declared_head(page: str) -> tuple[str | None, str]:
     description = _DESCRIPTION_RE.search(head)
     words = (title[1] if title else "") + " " + ((description[1] or description[2] or "") if description else "")
     return (lang[1].lower() if lang else None), " ".join(html.unescape(words).split())
+
 
 @register("language_prefilter")
 class LanguagePrefilter(BaseFilter, Block):
@@ -62,6 +71,12 @@ class LanguagePrefilter(BaseFilter, Block):
     parsing the page again (the fast preset); leave it off before trafilatura.
     Only the first `max_lid_chars` characters are classified (the
     cost of fastText grows with the text). Drop reason: `not_<languages>` (e.g. `not_en`).
+
+    resiliparse's parse is steeply slower on deeply nested HTML (100,000 nested <div>s: minutes), so
+    it runs in a killable child process (`KillableMap`): the batch goes to the child in one message,
+    and a page that takes more than `timeout` CPU seconds has the child killed; the page is kept
+    without a guess (trafilatura and the language filter decide) and counted as `timeout`
+    (`process_died` when the child died on it), and a new child reads the rest of the batch.
 
     With `head_max_score` set, a page whose <html lang> names another language first has its title
     and meta description classified (at least `head_min_chars` of them; ~0.1 ms, no parse); when no
@@ -85,6 +100,7 @@ class LanguagePrefilter(BaseFilter, Block):
         min_chars: int,
         max_lid_chars: int,
         max_html_chars: int,
+        timeout: float,
         share_text: bool,
         head_max_score: float | None = None,
         head_min_chars: int = 0,
@@ -93,6 +109,7 @@ class LanguagePrefilter(BaseFilter, Block):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer, batch_size=batch_size)
+        self.timeout = timeout
         self.share_text = share_text
         self.head_max_score = head_max_score
         self.head_min_chars = head_min_chars
@@ -104,6 +121,7 @@ class LanguagePrefilter(BaseFilter, Block):
         self.model_path = model_path or bundled_model_path()
         check_languages(self.languages, self.model_path)
         self.reason = "not_" + "_".join(self.languages or ["kept_languages"])
+        self._parser: KillableMap | None = None  # the child process that parses, started on first use
 
     @property
     def model(self):
@@ -116,37 +134,57 @@ class LanguagePrefilter(BaseFilter, Block):
         wet = doc.metadata.get("source_format") == "wet"
         return bool(self.languages) and not wet and len(doc.text) <= self.max_html_chars
 
-    def _quick_text(self, doc: Document) -> tuple[str, str] | None:
-        """(resiliparse's text, what fastText reads of it), or None when the page gets no guess."""
-        from resiliparse.extract.html2text import extract_plain_text
-
-        if not self._judged(doc):
-            return None
-        try:
-            raw = extract_plain_text(doc.text, **PREFILTER_OPTIONS)
-        except Exception:
-            return None
+    def _read(self, page: str) -> tuple[str | None, str]:
+        """In the child: (resiliparse's text when it is shared, else None; what fastText reads of it,
+        "" when it is too short to judge)."""
+        raw = extract_plain_text(page, **PREFILTER_OPTIONS)
         text = " ".join(raw[: 4 * self.max_lid_chars].split())
-        return raw, text[: self.max_lid_chars] if len(text) >= self.min_chars else ""
+        return (raw if self.share_text else None), text[: self.max_lid_chars] if len(text) >= self.min_chars else ""
+
+    def _quick_texts(self, pages: list[str]) -> list[tuple[str, object]]:
+        """The outcome of `_read` on every page, in the killable child: (status, value) as
+        KillableMap gives them; a timeout or a dead child is counted."""
+        if not pages:
+            return []
+        if self._parser is None:
+            self._parser = KillableMap(self._read, self.timeout)
+        outcomes = self._parser.map(pages)
+        for status, _ in outcomes:
+            if status in (TIMEOUT, DIED):
+                self.stat_update(status)
+        return outcomes
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            if self._parser is not None:  # the child ends with the step
+                self._parser.close()
+                self._parser = None
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
-        """All pages of the batch are extracted first, then classified in one fastText call: its
-        tables stay in the CPU caches instead of being evicted by every page's parse (the same
-        decisions as one page at a time, ~30 % less time in fastText)."""
+        """All pages of the batch are extracted first (sent to the child in one message), then
+        classified in one fastText call: its tables stay in the CPU caches instead of being evicted by
+        every page's parse (the same decisions as one page at a time, ~30 % less time in fastText).
+        A page whose parse failed (an error, a timeout, a dead child) gets no guess: kept."""
         by_head = self._other_by_head(batch)
-        quick = [None if i in by_head else self._quick_text(doc) for i, doc in enumerate(batch)]
-        asked = {i: q[1] for i, q in enumerate(quick) if q is not None and q[1]}
-        other = self._other(asked, self.max_score)
+        parsed = [i for i, doc in enumerate(batch) if i not in by_head and self._judged(doc)]
+        outcomes = dict(zip(parsed, self._quick_texts([batch[i].text for i in parsed]), strict=True))
+        quick = {i: value for i, (status, value) in outcomes.items() if status == OK}
+        other = self._other({i: q[1] for i, q in quick.items() if q[1]}, self.max_score)
         results: list[bool | tuple[bool, str]] = []
-        for i, (doc, q) in enumerate(zip(batch, quick, strict=True)):
+        for i, doc in enumerate(batch):
             if i in by_head:
                 results.append((False, self.reason + "_by_head"))
                 continue
             if i in other:
                 results.append((False, self.reason))
                 continue
-            if q is not None and self.share_text:  # for a resiliparse extractor later on (not written out)
-                doc.metadata[SHARED_TEXT_KEY] = q[0]
+            if self.share_text:  # for a resiliparse extractor later on (not written out)
+                if i in quick:
+                    doc.metadata[SHARED_TEXT_KEY] = quick[i][0]
+                elif i in outcomes and outcomes[i][0] == TIMEOUT:
+                    doc.metadata[SHARED_TIMEOUT_KEY] = self.timeout
             results.append(True)
         return results
 

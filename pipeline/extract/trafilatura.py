@@ -10,7 +10,7 @@ from trafilatura import extract as trafilatura_extract
 
 from ...filters.base import register
 from ..datatrove_compat import CpuTimedSandbox
-from .base import Extractor
+from .base import KILLED_REASONS, Extractor
 
 
 @register("extract")
@@ -22,6 +22,7 @@ class TrafilaturaExtractor(Extractor):
     """
 
     name = "⛏ Trafilatura"
+    drop_reasons = {**Extractor.drop_reasons, **KILLED_REASONS}
 
     def __init__(
         self,

@@ -106,7 +106,7 @@ def _parquet_ids(folder: str) -> list[str] | None:
         return None
     ids: list[str] = []
     for path in sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True)):
-        ids += [_norm_id(v) for v in pq.readtable(path, columns=["id"]).column("id").to_pylist()]
+        ids += [_norm_id(v) for v in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
     return ids
 
 
