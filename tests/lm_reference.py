@@ -33,10 +33,8 @@ class ReferenceLM:
         self.embd = model.token_embd.dequantize()
         self.out = self.embd if model.output is model.token_embd else model.output.dequantize()
         self.out_norm = model.output_norm.dequantize().reshape(-1)
-        names = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-                 "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")
-        self.layers = [{n: model.layer(i, n).dequantize() for n in names}
-                       for i in range(hp.n_layer)]
+        names = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")
+        self.layers = [{n: model.layer(i, n).dequantize() for n in names} for i in range(hp.n_layer)]
         half = hp.rope_dim // 2
         theta = hp.rope_base ** (-np.arange(half, dtype=np.float64) * 2.0 / hp.rope_dim)
         factors = model.rope_freq_factors()
@@ -54,10 +52,10 @@ class ReferenceLM:
         c = np.cos(ang)[:, None, :].astype(np.float32)
         s = np.sin(ang)[:, None, :].astype(np.float32)
         out = x.copy()
-        x0 = x[..., 0:self.hp.rope_dim:2]
-        x1 = x[..., 1:self.hp.rope_dim:2]
-        out[..., 0:self.hp.rope_dim:2] = x0 * c - x1 * s
-        out[..., 1:self.hp.rope_dim:2] = x0 * s + x1 * c
+        x0 = x[..., 0 : self.hp.rope_dim : 2]
+        x1 = x[..., 1 : self.hp.rope_dim : 2]
+        out[..., 0 : self.hp.rope_dim : 2] = x0 * c - x1 * s
+        out[..., 1 : self.hp.rope_dim : 2] = x0 * s + x1 * c
         return out
 
     def _attention(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -122,13 +122,22 @@ def test_training_writes_model_and_card(small_model):
     card = (model_dir / "AI_DETECTOR_CARD.md").read_text(encoding="utf-8")
     assert "ii_leave_one_generator_out" in card and "Who it may wrong" in card
     assert model.trees.num_trees() == 100  # --trees 100
-    assert "`ai_detector.ftz`" in card and "`ai_detector.trees.txt`" in card  # the card names its files
-    (model_dir / "ai_detector.trees.txt").rename(model_dir / "moved.txt")
+    for name in ("ai_detector.ftz", "ai_detector.trees.txt", "ai_detector.lm.trees.txt"):
+        assert f"`{name}`" in card  # the card names the model's files
+    # the LM head: its own trees, calibration, band and thresholds, each human domain in the card's table
+    assert model.lm is not None and model.lm.trees.num_trees() == 100
+    low, high = model.lm.band
+    assert 0.0 <= low <= high <= 1.0
+    for with_lm in (False, True):
+        assert model.threshold("every_human_domain", with_lm) >= model.threshold("1pct_fpr", with_lm) - 0.2
+    for domain in ("squad", "writing", "xsum"):
+        assert f"| {domain} |" in card
+    (model_dir / "ai_detector.lm.trees.txt").rename(model_dir / "moved.txt")
     try:
-        with pytest.raises(ValueError, match="trees file"):
+        with pytest.raises(ValueError, match="LM head"):
             AIDetectorModel.load(model_dir / "ai_detector.npz")
     finally:
-        (model_dir / "moved.txt").rename(model_dir / "ai_detector.trees.txt")
+        (model_dir / "moved.txt").rename(model_dir / "ai_detector.lm.trees.txt")
 
 
 @pytest.mark.slow
@@ -141,7 +150,7 @@ def test_learning_curve_grows_the_training_share_and_ends_at_split_i(small_model
     assert [r["fraction"] for r in curve] == list(ai_protocol.LEARNING_CURVE_FRACTIONS)
     sizes = [r["train_texts"] for r in curve]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 4
-    split_i = metrics["results"][0]
+    split_i = metrics["results_cheap"][0]  # the curve is the cheap score's
     assert split_i["setting"] == "i_heldout_src_cluster" and split_i["subset"] == "all"
     assert curve[-1]["auroc"] == pytest.approx(split_i["auroc"], abs=1e-9)
     assert curve[-1]["auroc_features"] == pytest.approx(metrics["results_features_only"][0]["auroc"], abs=1e-9)

@@ -30,6 +30,8 @@ from ..base import Block, register
 from .features import Extracted
 from .model import AIDetectorModel, load_model
 
+THRESHOLD_NAMES = ("1pct_fpr", "every_human_domain")
+
 
 @register("ai_text")
 class AIGeneratedTextFilter(BaseFilter, Block):
@@ -38,9 +40,10 @@ class AIGeneratedTextFilter(BaseFilter, Block):
     A document is scored only when its language is one the model was trained for (and one of
     `languages`): the language block's `language` metadata decides when present, otherwise a cheap
     stopword share. Documents shorter than `min_words` words get no score: too little evidence.
-    `threshold` null annotates only; otherwise documents scoring above it are dropped. The string
-    "1pct_fpr" means the model's own threshold for 1 % false positives on held-out human text, so a
-    retrained model brings its threshold with it.
+    `threshold` null annotates only; otherwise documents scoring above it are dropped. A name means a
+    threshold stored in the model, so a retrained model brings its thresholds with it: `1pct_fpr`
+    (1 % of the pooled held-out human texts score above it) or `every_human_domain` (no human
+    domain, held out of training, has more than 1 % of its texts above it; see the model card).
     `min_english_share`: share of English stopwords among the words below which a document without
     language metadata counts as not English (English prose: 0.3-0.5; other languages: under 0.1).
     """
@@ -51,7 +54,7 @@ class AIGeneratedTextFilter(BaseFilter, Block):
 
     def __init__(
         self,
-        threshold: float | Literal["1pct_fpr"] | None,
+        threshold: float | Literal["1pct_fpr", "every_human_domain"] | None,
         languages: list[str],
         min_words: int,
         min_english_share: float,
@@ -60,14 +63,16 @@ class AIGeneratedTextFilter(BaseFilter, Block):
         exclusion_writer=None,
     ):
         super().__init__(exclusion_writer, batch_size=batch_size)
-        if isinstance(threshold, str) and threshold != "1pct_fpr":
-            raise ValueError(f"ai_text threshold {threshold!r}: give a number, null, or '1pct_fpr'")
+        if isinstance(threshold, str) and threshold not in THRESHOLD_NAMES:
+            raise ValueError(f"threshold {threshold!r}: give a number, null, or one of {', '.join(THRESHOLD_NAMES)}")
         self.threshold = threshold
         self.languages = list(languages)
         self.min_words = min_words
         self.model_path = model_path
         self.min_english_share = min_english_share
         self._model: AIDetectorModel | None = None
+        if isinstance(threshold, str) and self.drop_threshold() is None:
+            raise ValueError(f"threshold {threshold!r}: the AI-text model has no such threshold; retrain it")
 
     @property
     def model(self) -> AIDetectorModel:
@@ -96,25 +101,26 @@ class AIGeneratedTextFilter(BaseFilter, Block):
         """`annotate` for each document: all features first, then one fastText call for the batch
         (its tables and the bigram table each stay in the CPU caches; the same scores)."""
         model = self.model
-        exs = [model.featurizer.extract(doc.text) for doc in batch]
-        scored = [
-            i
-            for i, (doc, ex) in enumerate(zip(batch, exs, strict=True))
-            if ex.n_words >= self.min_words and self._language_ok(doc, ex)
-        ]
+        # a document in a language the model does not read costs nothing: no features for it
+        exs = {i: model.featurizer.extract(doc.text) for i, doc in enumerate(batch) if self._may_read(doc)}
+        scored = [i for i, ex in exs.items() if ex.n_words >= self.min_words and self._language_ok(batch[i], ex)]
         found = dict(zip(scored, model.scores([exs[i] for i in scored]), strict=True))
-        for i, (doc, ex) in enumerate(zip(batch, exs, strict=True)):
+        for i, doc in enumerate(batch):
             doc.metadata["ai_score"] = found.get(i)
-            doc.metadata["ai_evidence"] = ex.boilerplate + ex.markers if i in found else []
+            doc.metadata["ai_evidence"] = exs[i].boilerplate + exs[i].markers if i in found else []
         return [found.get(i) for i in range(len(batch))]
+
+    def _may_read(self, doc: Document) -> bool:
+        lang = doc.metadata.get("language")
+        return lang is None or str(lang).split("_")[0] in set(self.languages) & set(self.model.languages)
 
     def score(self, text: str) -> float:
         """Calibrated probability that `text` is machine-generated (no language or length check)."""
         return self.model.score_extracted(self.model.featurizer.extract(text))
 
     def drop_threshold(self) -> float | None:
-        if self.threshold == "1pct_fpr":
-            return self.model.threshold_1pct_fpr
+        if isinstance(self.threshold, str):
+            return self.model.threshold(self.threshold, with_lm=False)
         return self.threshold
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:

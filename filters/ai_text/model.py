@@ -1,7 +1,10 @@
-"""The AI-text model: trees over the features, stacked with a fastText classifier, calibrated.
+"""The AI-text model: trees over the features, stacked with a fastText classifier, calibrated; and an
+LM head: trees over the same features plus a language model's likelihood statistics.
 
-Stored as an `.npz` (no pickle) with the LightGBM trees and the fastText `.ftz` beside it, each in
-its library's own format; `load_model` caches one per path and process.
+The cheap part scores every document (~1 ms per 1,000 words); the LM head re-scores the documents
+for which the LM block computed its statistics (those the cheap score is not sure about). Stored as
+an `.npz` (no pickle) with the LightGBM trees and the fastText `.ftz` beside it, each in its
+library's own format; `load_model` caches one per path and process.
 """
 
 from __future__ import annotations
@@ -37,6 +40,21 @@ def _log_odds(p: float) -> float:
 
 
 @dataclass
+class LMHead:
+    """Trees over [features, LM statistics] (+ the same fastText log-odds, weighted), Platt-calibrated."""
+
+    trees: object  # lightgbm.Booster
+    platt_a: float
+    platt_b: float
+    stats: tuple[str, ...]  # the lm_* statistics it reads, in feature order
+    fasttext_weight: float
+    band: tuple[float, float]  # cheap calibrated scores outside this band are not re-scored
+
+    def decision(self, x: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        return self.trees.predict(np.hstack([x, lm]), raw_score=True, num_threads=1)
+
+
+@dataclass
 class AIDetectorModel:
     """Gradient-boosted trees over the features + optional fastText log-odds, stacked, + Platt
     calibration + the stored 1 %-FPR threshold.
@@ -51,6 +69,7 @@ class AIDetectorModel:
     featurizer: Featurizer
     meta: dict
     ft: object | None = None  # fasttext model (the .ftz next to the npz), or None
+    lm: LMHead | None = None  # the LM head (its trees in .lm.trees.txt next to the npz), or None
 
     @property
     def fasttext_weight(self) -> float:
@@ -63,6 +82,19 @@ class AIDetectorModel:
     @property
     def threshold_1pct_fpr(self) -> float | None:
         return self.meta.get("threshold_1pct_fpr")
+
+    def threshold(self, name: str, with_lm: bool) -> float | None:
+        """A named threshold of the cheap score or of the LM head's: `1pct_fpr` (1 % of the pooled
+        out-of-fold human texts above it) or `every_human_domain` (each human domain, held out of
+        training, has at most 1 % of its texts above it)."""
+        table = self.meta.get("lm_thresholds" if with_lm else "thresholds") or {}
+        if name == "1pct_fpr" and not with_lm:
+            return table.get(name, self.threshold_1pct_fpr)
+        return table.get(name)
+
+    @property
+    def lm_band(self) -> list[float] | None:
+        return list(self.lm.band) if self.lm is not None else None
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         """Uncalibrated log-odds of the trees for an (n, d) feature array (one thread: workers are processes)."""
@@ -80,6 +112,21 @@ class AIDetectorModel:
         if self.ft is not None:
             w = self.fasttext_weight
             out = [d + w * f for d, f in zip(out, fasttext_log_odds(self.ft, [ex.ft_text for ex in exs]), strict=True)]
+        return out
+
+    def scores_with_lm(self, exs: list[Extracted], lm: np.ndarray) -> list[float]:
+        """Calibrated P(machine) from the LM head, for documents with their LM statistics (rows of `lm`)."""
+        if self.lm is None:
+            raise ValueError("this AI-text model has no LM head; retrain it with LM statistics")
+        if not exs:
+            return []
+        d = self.lm.decision(np.vstack([ex.x for ex in exs]), lm)
+        if self.ft is not None and self.lm.fasttext_weight:
+            d = d + self.lm.fasttext_weight * np.array(fasttext_log_odds(self.ft, [ex.ft_text for ex in exs]))
+        out = []
+        for ex, v in zip(exs, d.tolist(), strict=True):
+            p = float(1.0 / (1.0 + np.exp(-(self.lm.platt_a * v + self.lm.platt_b))))
+            out.append(max(p, BOILERPLATE_FLOOR) if ex.boilerplate else p)
         return out
 
     def score_extracted(self, ex: Extracted) -> float:
@@ -106,6 +153,17 @@ class AIDetectorModel:
             self.meta["fasttext_file"] = ft_path.name
         else:
             self.meta.pop("fasttext_file", None)
+        if self.lm is not None:
+            lm_path = Path(path).with_suffix(".lm.trees.txt")
+            self.lm.trees.save_model(str(lm_path))
+            self.meta["lm"] = {
+                **(self.meta.get("lm") or {}),
+                "trees_file": lm_path.name,
+                "platt": [self.lm.platt_a, self.lm.platt_b],
+                "stats": list(self.lm.stats),
+                "fasttext_weight": self.lm.fasttext_weight,
+                "band": list(self.lm.band),
+            }
         meta = dict(self.meta)
         meta["feature_names"] = feature_names(fz.sym_bigrams, fz.bigrams is not None)
         meta["lexicon"] = fz.lexicon.to_dict()
@@ -150,7 +208,20 @@ class AIDetectorModel:
                 if not ft_path.exists():
                     raise ValueError(f"{path}: its fastText model {ft_path} is missing")
                 ft = load_fasttext(ft_path)
-            return cls(trees, a, b, fz, meta, ft)
+            lm = None
+            if meta.get("lm"):
+                lm_meta = meta["lm"]
+                lm_path = Path(path).with_name(lm_meta["trees_file"])
+                if not lm_path.exists():
+                    raise ValueError(f"{path}: its LM head {lm_path} is missing")
+                lm = LMHead(
+                    load_trees(lm_path),
+                    *lm_meta["platt"],
+                    tuple(lm_meta["stats"]),
+                    float(lm_meta["fasttext_weight"]),
+                    tuple(lm_meta["band"]),
+                )
+            return cls(trees, a, b, fz, meta, ft, lm)
 
 
 def load_trees(path: str | Path):

@@ -24,12 +24,8 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from ..base import Block, register
 from ..presets import ConfigError
 from .model_file import GGUFError, default_model_path
+from .stats import STAT_NAMES
 
-# the statistics, in column order (stats.doc_stats names them without the lm_ prefix)
-STAT_NAMES = (
-    "mean_loglik", "std_loglik", "mean_entropy", "mean_logrank", "top1_share", "fast_detectgpt", "binoculars",
-    "n_tokens",
-)
 _ENGINES: dict[str, object] = {}  # model path -> Engine, once per process (never pickled with a step)
 
 

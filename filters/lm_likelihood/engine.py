@@ -35,13 +35,13 @@ from .rotation import dense_model
 class EngineConfig:
     """Knobs that ``bench.py`` varies; the defaults are the production choice."""
 
-    weights: str = "int8"          # body: int8 | fp32 | nbits | int8dyn  (qlinear.py)
-    head_weights: str = "int8"     # output head, same choices
-    rotate: bool = True            # rotation.py (dense modes only)
-    accuracy_level: int = 4        # nbits only: 4 = int8 activations, 0 = float32
-    attention: str = "gqa"         # gqa (contrib GroupQueryAttention) | ops
+    weights: str = "int8"  # body: int8 | fp32 | nbits | int8dyn  (qlinear.py)
+    head_weights: str = "int8"  # output head, same choices
+    rotate: bool = True  # rotation.py (dense modes only)
+    accuracy_level: int = 4  # nbits only: 4 = int8 activations, 0 = float32
+    attention: str = "gqa"  # gqa (contrib GroupQueryAttention) | ops
     batch_size: int = 8
-    head_rows: int = 64            # logits rows per head call (64 x 49152 floats = 12 MB)
+    head_rows: int = 64  # logits rows per head call (64 x 49152 floats = 12 MB)
     threads: int = 1
     reduce_range: bool = True  # 7-bit int8 weights (see the module docstring); False: 8-bit on VNNI/AMX CPUs
     static_clip: float | None = None  # int8 + rotate: fixed range for unit-RMS (normed) inputs
@@ -69,6 +69,7 @@ def _release_memory() -> None:
     """Return freed heap pages to the OS (glibc only; harmless elsewhere)."""
     import ctypes
     import gc
+
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -127,12 +128,19 @@ class Engine:
         ang = np.arange(t, dtype=np.float64)[:, None] * self._theta[None, :]
         feed: dict[str, np.ndarray] = {"embeddings": self._embed(ids)}
         if self.cfg.attention == "gqa":
-            feed.update(seqlens_k=np.full(bsz, t - 1, np.int32), total_len=np.array(t, np.int32),
-                        cos_cache=np.cos(ang).astype(np.float32), sin_cache=np.sin(ang).astype(np.float32))
+            feed.update(
+                seqlens_k=np.full(bsz, t - 1, np.int32),
+                total_len=np.array(t, np.int32),
+                cos_cache=np.cos(ang).astype(np.float32),
+                sin_cache=np.sin(ang).astype(np.float32),
+            )
         else:
             full = np.concatenate([ang, ang], axis=-1)[:, None, :]
-            feed.update(cos=np.cos(full).astype(np.float32), sin=np.sin(full).astype(np.float32),
-                        mask=np.triu(np.full((t, t), -1e30, np.float32), k=1))
+            feed.update(
+                cos=np.cos(full).astype(np.float32),
+                sin=np.sin(full).astype(np.float32),
+                mask=np.triu(np.full((t, t), -1e30, np.float32), k=1),
+            )
         return feed
 
     def hidden(self, ids: np.ndarray) -> np.ndarray:
@@ -143,10 +151,11 @@ class Engine:
         """[R, 4] = (log p, entropy, var log p, rank) for hidden rows ``h`` [R, C]."""
         out = []
         for s in range(0, len(h), self.cfg.head_rows):
-            z, scale = self.head.run(["logits", "row_scale"], {"hidden": h[s:s + self.cfg.head_rows]})
+            z, scale = self.head.run(["logits", "row_scale"], {"hidden": h[s : s + self.cfg.head_rows]})
             scale = scale.reshape(-1)
-            out.append(stats.quantities_from_logits(z, targets[s:s + self.cfg.head_rows],
-                                                    None if scale.size == 1 else scale))
+            out.append(
+                stats.quantities_from_logits(z, targets[s : s + self.cfg.head_rows], None if scale.size == 1 else scale)
+            )
         return np.concatenate(out) if out else np.zeros((0, 4))
 
     def tokenize(self, texts: list[str], max_tokens: int) -> list[list[int]]:
@@ -158,18 +167,18 @@ class Engine:
         result: list[np.ndarray] = [np.zeros((0, 4))] * len(seqs)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         for s in range(0, len(order), self.cfg.batch_size):
-            idx = [i for i in order[s:s + self.cfg.batch_size] if len(seqs[i]) >= 2]
+            idx = [i for i in order[s : s + self.cfg.batch_size] if len(seqs[i]) >= 2]
             if not idx:
                 continue
             ids = np.zeros((len(idx), max(len(seqs[i]) for i in idx)), np.int64)
             for r, i in enumerate(idx):
-                ids[r, :len(seqs[i])] = seqs[i]
+                ids[r, : len(seqs[i])] = seqs[i]
             h = self.hidden(ids)
-            rows = np.concatenate([h[r, :len(seqs[i]) - 1] for r, i in enumerate(idx)])
+            rows = np.concatenate([h[r, : len(seqs[i]) - 1] for r, i in enumerate(idx)])
             q = self.head_quantities(rows, np.concatenate([np.asarray(seqs[i][1:], np.int64) for i in idx]))
             off = 0
             for i in idx:
-                result[i], off = q[off:off + len(seqs[i]) - 1], off + len(seqs[i]) - 1
+                result[i], off = q[off : off + len(seqs[i]) - 1], off + len(seqs[i]) - 1
         return result
 
     def score(self, texts: list[str], max_tokens: int = 128) -> list[dict[str, float]]:

@@ -45,8 +45,7 @@ class _Builder:
             self.init(name, arr)
         return name
 
-    def node(self, op: str, inputs: list[str], domain: str = "", outputs: int | list[str] = 1,
-             **attrs: Any) -> Any:
+    def node(self, op: str, inputs: list[str], domain: str = "", outputs: int | list[str] = 1, **attrs: Any) -> Any:
         self._n += 1
         outs = outputs if isinstance(outputs, list) else [f"{op}_{self._n}_{i}" for i in range(outputs)]
         self.nodes.append(helper.make_node(op, inputs, outs, name=f"{op}_{self._n}", domain=domain, **attrs))
@@ -54,8 +53,9 @@ class _Builder:
 
     def model(self, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto]) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, "lm", inputs, outputs, self.inits)
-        return helper.make_model(graph, ir_version=10, opset_imports=[
-            helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+        return helper.make_model(
+            graph, ir_version=10, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+        )
 
 
 Linear = Callable[[_Builder, str, str, int, str], str]  # (builder, x, name, layer, which) -> y
@@ -65,8 +65,12 @@ def _linear_factory(m: GGUFModel, cfg: EngineConfig, dense: DenseModel | None) -
     hp = m.hparams
     qr, kr = unpermute_rows(hp.n_head, hp.head_dim), unpermute_rows(hp.n_head_kv, hp.head_dim)
     gg: dict[str, list[tuple[str, np.ndarray | None]]] = {
-        "qkv": [("attn_q", qr), ("attn_k", kr), ("attn_v", None)], "o": [("attn_output", None)],
-        "gate": [("ffn_gate", None)], "up": [("ffn_up", None)], "down": [("ffn_down", None)]}
+        "qkv": [("attn_q", qr), ("attn_k", kr), ("attn_v", None)],
+        "o": [("attn_output", None)],
+        "gate": [("ffn_gate", None)],
+        "up": [("ffn_up", None)],
+        "down": [("ffn_down", None)],
+    }
     dk = {"qkv": ["q", "k", "v"], "o": ["o"], "gate": ["gate"], "up": ["up"], "down": ["down"]}
 
     clip = cfg.static_clip if cfg.rotate else None
@@ -78,6 +82,7 @@ def _linear_factory(m: GGUFModel, cfg: EngineConfig, dense: DenseModel | None) -
         w = np.concatenate([dense.layers[i][k] for k in dk[which]])
         normed = which in ("qkv", "gate", "up")
         return dense_linear(b, x, name, w, cfg.weights, bool(cfg.reduce_range), clip if normed else None)
+
     return lin
 
 
@@ -102,19 +107,28 @@ def build_body(m: GGUFModel, cfg: EngineConfig, dense: DenseModel | None) -> onn
 
     def attention(qkv: str, i: int) -> str:
         if cfg.attention == "gqa":
-            return b.node("GroupQueryAttention", [qkv, "", "", "", "", "seqlens_k", "total_len", "cos_cache",
-                                                  "sin_cache"], domain="com.microsoft", outputs=3,
-                          num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0)[0]
+            return b.node(
+                "GroupQueryAttention",
+                [qkv, "", "", "", "", "seqlens_k", "total_len", "cos_cache", "sin_cache"],
+                domain="com.microsoft",
+                outputs=3,
+                num_heads=H,
+                kv_num_heads=KV,
+                do_rotary=1,
+                rotary_interleaved=0,
+            )[0]
         G = H // KV
         q, k, v = b.node("Split", [qkv, i64("qkvsplit", [H * D, KV * D, KV * D])], outputs=3, axis=-1)
         q = b.node("Reshape", [rope(b.node("Reshape", [q, i64("sh_h", [0, 0, H, D])])), i64("sh_q", [0, 0, KV, G, D])])
         k = rope(b.node("Reshape", [k, i64("sh_kv", [0, 0, KV, D])]))
         v = b.node("Reshape", [v, "sh_kv"])
-        qt = b.node("Transpose", [q], perm=[0, 2, 3, 1, 4])                                    # [B,KV,G,T,D]
+        qt = b.node("Transpose", [q], perm=[0, 2, 3, 1, 4])  # [B,KV,G,T,D]
         kt = b.node("Unsqueeze", [b.node("Transpose", [k], perm=[0, 2, 3, 1]), i64("ax2", [2])])  # [B,KV,1,D,T]
-        vt = b.node("Unsqueeze", [b.node("Transpose", [v], perm=[0, 2, 1, 3]), "ax2"])           # [B,KV,1,T,D]
-        s = b.node("Add", [b.node("Mul", [b.node("MatMul", [qt, kt]),
-                                          b.const("scale", np.array(D ** -0.5, np.float32))]), "mask"])
+        vt = b.node("Unsqueeze", [b.node("Transpose", [v], perm=[0, 2, 1, 3]), "ax2"])  # [B,KV,1,T,D]
+        s = b.node(
+            "Add",
+            [b.node("Mul", [b.node("MatMul", [qt, kt]), b.const("scale", np.array(D**-0.5, np.float32))]), "mask"],
+        )
         o = b.node("MatMul", [b.node("Softmax", [s], axis=-1), vt])
         return b.node("Reshape", [b.node("Transpose", [o], perm=[0, 3, 1, 2, 4]), i64("sh_c", [0, 0, C])])
 
@@ -124,30 +138,44 @@ def build_body(m: GGUFModel, cfg: EngineConfig, dense: DenseModel | None) -> onn
         if not delta:
             h = b.node("SimplifiedLayerNormalization", [x, g], axis=-1, epsilon=eps)
         else:
-            h, _, _, x = b.node("SkipSimplifiedLayerNormalization", [x, delta, g], domain="com.microsoft",
-                                outputs=4, epsilon=eps)
+            h, _, _, x = b.node(
+                "SkipSimplifiedLayerNormalization", [x, delta, g], domain="com.microsoft", outputs=4, epsilon=eps
+            )
         delta = lin(b, attention(lin(b, h, f"l{i}.qkv", i, "qkv"), i), f"l{i}.o", i, "o")
         g = b.init(f"l{i}.ffn_norm", gain(i, "ffn_norm"))
-        h, _, _, x = b.node("SkipSimplifiedLayerNormalization", [x, delta, g], domain="com.microsoft",
-                            outputs=4, epsilon=eps)
+        h, _, _, x = b.node(
+            "SkipSimplifiedLayerNormalization", [x, delta, g], domain="com.microsoft", outputs=4, epsilon=eps
+        )
         gate, up = lin(b, h, f"l{i}.gate", i, "gate"), lin(b, h, f"l{i}.up", i, "up")
         act = b.node("Mul", [b.node("Mul", [gate, b.node("Sigmoid", [gate])]), up])
         if dense is not None and dense.down_block:
             blk = dense.down_block
-            act = b.node("MatMul", [b.node("Reshape", [act, i64("sh_blk", [0, 0, hp.n_ff // blk, blk])]),
-                                    b.const("had", hadamard(blk).astype(np.float32))])
+            act = b.node(
+                "MatMul",
+                [
+                    b.node("Reshape", [act, i64("sh_blk", [0, 0, hp.n_ff // blk, blk])]),
+                    b.const("had", hadamard(blk).astype(np.float32)),
+                ],
+            )
             act = b.node("Reshape", [act, i64("sh_ff", [0, 0, hp.n_ff])])
         delta = lin(b, act, f"l{i}.down", i, "down")
     out_gain = dense.out_norm if dense is not None else m.output_norm.dequantize().reshape(-1)
-    b.node("SkipSimplifiedLayerNormalization", [x, delta, b.init("out_norm", out_gain)], domain="com.microsoft",
-           outputs=["hidden", "", "", ""], epsilon=eps)
+    b.node(
+        "SkipSimplifiedLayerNormalization",
+        [x, delta, b.init("out_norm", out_gain)],
+        domain="com.microsoft",
+        outputs=["hidden", "", "", ""],
+        epsilon=eps,
+    )
     f32 = TensorProto.FLOAT
     inputs = [helper.make_tensor_value_info("embeddings", f32, ["B", "T", C])]
     if cfg.attention == "gqa":
-        inputs += [helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["B"]),
-                   helper.make_tensor_value_info("total_len", TensorProto.INT32, []),
-                   helper.make_tensor_value_info("cos_cache", f32, ["T", D // 2]),
-                   helper.make_tensor_value_info("sin_cache", f32, ["T", D // 2])]
+        inputs += [
+            helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["B"]),
+            helper.make_tensor_value_info("total_len", TensorProto.INT32, []),
+            helper.make_tensor_value_info("cos_cache", f32, ["T", D // 2]),
+            helper.make_tensor_value_info("sin_cache", f32, ["T", D // 2]),
+        ]
     else:
         inputs += [helper.make_tensor_value_info(n, f32, ["T", 1, D]) for n in ("cos", "sin")]
         inputs += [helper.make_tensor_value_info("mask", f32, ["T", "T"])]
@@ -167,11 +195,22 @@ def build_head(m: GGUFModel, cfg: EngineConfig, dense: DenseModel | None) -> onn
         z, scale = int8_linear_unscaled(b, "hidden", "head", dense.head, bool(cfg.reduce_range))
     else:
         assert dense is not None
-        z = dense_linear(b, "hidden", "head", dense.head, cfg.head_weights, bool(cfg.reduce_range),
-                         cfg.static_clip if cfg.rotate else None)
+        z = dense_linear(
+            b,
+            "hidden",
+            "head",
+            dense.head,
+            cfg.head_weights,
+            bool(cfg.reduce_range),
+            cfg.static_clip if cfg.rotate else None,
+        )
     b.node("Identity", [z], outputs=["logits"])
     b.node("Identity", [scale or b.const("unit", np.ones((1, 1), np.float32))], outputs=["row_scale"])
     f32 = TensorProto.FLOAT
-    return b.model([helper.make_tensor_value_info("hidden", f32, ["R", m.hparams.n_embd])],
-                   [helper.make_tensor_value_info("logits", f32, ["R", m.hparams.vocab_size]),
-                    helper.make_tensor_value_info("row_scale", f32, None)])
+    return b.model(
+        [helper.make_tensor_value_info("hidden", f32, ["R", m.hparams.n_embd])],
+        [
+            helper.make_tensor_value_info("logits", f32, ["R", m.hparams.vocab_size]),
+            helper.make_tensor_value_info("row_scale", f32, None),
+        ],
+    )

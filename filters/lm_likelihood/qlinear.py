@@ -41,12 +41,14 @@ class Builder(Protocol):
 
     def init(self, name: str, arr: np.ndarray) -> str: ...
     def const(self, name: str, arr: np.ndarray) -> str: ...
-    def node(self, op: str, inputs: list[str], domain: str = "", outputs: int | list[str] = 1,
-             **attrs: object) -> str: ...
+    def node(
+        self, op: str, inputs: list[str], domain: str = "", outputs: int | list[str] = 1, **attrs: object
+    ) -> str: ...
 
 
-def unpack_blocks(t: QTensor, rows: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]:
+def unpack_blocks(
+    t: QTensor, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]:
     """GGUF blocks -> (q [N, nb, 32] uint8, d [N, nb], offset or None, bits, zp)
     with ``w = d * (q - zp) (+ offset)``.  ``rows`` reorders output rows first.
     Types other than Q4_0/Q4_1/Q8_0 are re-quantized to symmetric 8-bit blocks."""
@@ -56,7 +58,7 @@ def unpack_blocks(t: QTensor, rows: np.ndarray | None = None
     if t.qtype in (QType.Q4_1, QType.Q4_0):
         size = 20 if t.qtype == QType.Q4_1 else 18
         b = raw.reshape(n, -1, size)
-        qs = b[..., size - 16:]
+        qs = b[..., size - 16 :]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # ggml: low nibbles first
         d = f16(b[..., 0:2])
         off = f16(b[..., 2:4]) + 8.0 * d if t.qtype == QType.Q4_1 else None
@@ -86,8 +88,9 @@ def dequant_rows(t: QTensor, rows: np.ndarray | None = None) -> np.ndarray:
     return w.reshape(q.shape[0], -1)
 
 
-def nbits_linear(b: Builder, x: str, name: str, parts: list[tuple[QTensor, np.ndarray | None]],
-                 accuracy_level: int) -> str:
+def nbits_linear(
+    b: Builder, x: str, name: str, parts: list[tuple[QTensor, np.ndarray | None]], accuracy_level: int
+) -> str:
     """MatMulNBits over the concatenation (along outputs) of GGUF tensors."""
     un = [unpack_blocks(t, r) for t, r in parts]
     if len({(u[3], u[2] is None) for u in un}) != 1:
@@ -98,18 +101,27 @@ def nbits_linear(b: Builder, x: str, name: str, parts: list[tuple[QTensor, np.nd
     bits, zp = un[0][3], un[0][4]
     n, nb, _ = q.shape
     packed = q if bits == 8 else (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
-    zps = (np.full((n, nb), zp, np.uint8) if bits == 8
-           else np.full((n, (nb + 1) // 2), zp | (zp << 4), np.uint8))
-    y = b.node("MatMulNBits", [x, b.init(f"{name}.q", np.ascontiguousarray(packed)),
-                               b.init(f"{name}.d", d.reshape(-1)), b.init(f"{name}.zp", zps)],
-               domain="com.microsoft", K=nb * BLOCK, N=n, bits=bits, block_size=BLOCK,
-               accuracy_level=accuracy_level)
+    zps = np.full((n, nb), zp, np.uint8) if bits == 8 else np.full((n, (nb + 1) // 2), zp | (zp << 4), np.uint8)
+    y = b.node(
+        "MatMulNBits",
+        [
+            x,
+            b.init(f"{name}.q", np.ascontiguousarray(packed)),
+            b.init(f"{name}.d", d.reshape(-1)),
+            b.init(f"{name}.zp", zps),
+        ],
+        domain="com.microsoft",
+        K=nb * BLOCK,
+        N=n,
+        bits=bits,
+        block_size=BLOCK,
+        accuracy_level=accuracy_level,
+    )
     if un[0][2] is None:
         return y
     off = np.concatenate([u[2] for u in un])  # [N, nb]
     shape = b.const(f"bshape{b.rank}_{nb}", np.array([0] * (b.rank - 1) + [nb, BLOCK], np.int64))
-    xs = b.node("ReduceSum", [b.node("Reshape", [x, shape]), b.const("axm1", np.array([-1], np.int64))],
-                keepdims=0)
+    xs = b.node("ReduceSum", [b.node("Reshape", [x, shape]), b.const("axm1", np.array([-1], np.int64))], keepdims=0)
     return b.node("Add", [y, b.node("MatMul", [xs, b.init(f"{name}.offT", np.ascontiguousarray(off.T))])])
 
 
@@ -120,8 +132,13 @@ def quantize_rows(b: Builder, x: str) -> tuple[str, str]:
     cache: dict[str, tuple[str, str]] = b.__dict__.setdefault("_qcache", {})
     if x not in cache:
         mx = b.node("ReduceMax", [b.node("Abs", [x]), b.const("axm1", np.array([-1], np.int64))], keepdims=1)
-        scale = b.node("Mul", [b.node("Max", [mx, b.const("tiny", np.array(1e-30, np.float32))]),
-                               b.const("inv127", np.array(1.0 / 127.0, np.float32))])
+        scale = b.node(
+            "Mul",
+            [
+                b.node("Max", [mx, b.const("tiny", np.array(1e-30, np.float32))]),
+                b.const("inv127", np.array(1.0 / 127.0, np.float32)),
+            ],
+        )
         zp = b.node("Expand", [b.const("zp128", np.array(128, np.uint8)), b.node("Shape", [scale])])
         q = b.node("QuantizeLinear", [x, scale, zp], axis=b.rank - 1, block_size=1 << 30)
         cache[x] = (q, scale)
@@ -155,13 +172,23 @@ def int8_linear_unscaled(b: Builder, x: str, name: str, w: np.ndarray, reduce_ra
     into the statistics pass instead of an extra pass over [R, vocab]."""
     wq, scale = int8_weights(w, reduce_range)
     q, s = quantize_rows(b, x)
-    y = b.node("MatMulIntegerToFloat", [q, b.init(f"{name}.wq", wq), b.const("one", np.array(1.0, np.float32)),
-                                        b.init(f"{name}.ws", scale), "zp128"], domain="com.microsoft")
+    y = b.node(
+        "MatMulIntegerToFloat",
+        [q, b.init(f"{name}.wq", wq), b.const("one", np.array(1.0, np.float32)), b.init(f"{name}.ws", scale), "zp128"],
+        domain="com.microsoft",
+    )
     return y, s
 
 
-def dense_linear(b: Builder, x: str, name: str, w: np.ndarray, mode: str, reduce_range: bool = False,
-                 static_clip: float | None = None) -> str:
+def dense_linear(
+    b: Builder,
+    x: str,
+    name: str,
+    w: np.ndarray,
+    mode: str,
+    reduce_range: bool = False,
+    static_clip: float | None = None,
+) -> str:
     """``x @ w.T`` for a dense float weight [N, K] in mode fp32 / int8 / int8dyn;
     ``static_clip`` selects :func:`quantize_static` for int8."""
     if mode == "fp32":
@@ -169,14 +196,24 @@ def dense_linear(b: Builder, x: str, name: str, w: np.ndarray, mode: str, reduce
     if mode == "int8" and static_clip:
         wq, scale = int8_weights(w, reduce_range)
         q, s = quantize_static(b, x, static_clip)
-        return b.node("MatMulIntegerToFloat", [q, b.init(f"{name}.wq", wq), s, b.init(f"{name}.ws", scale), "zp128"],
-                      domain="com.microsoft")
+        return b.node(
+            "MatMulIntegerToFloat",
+            [q, b.init(f"{name}.wq", wq), s, b.init(f"{name}.ws", scale), "zp128"],
+            domain="com.microsoft",
+        )
     if mode == "int8":
         y, s = int8_linear_unscaled(b, x, name, w, reduce_range)
         return b.node("Mul", [y, s])
     if mode == "int8dyn":
         wq, scale = int8_weights(w, reduce_range)
-        return b.node("DynamicQuantizeMatMul", [x, b.init(f"{name}.wq", wq), b.init(f"{name}.ws", scale),
-                                                b.init(f"{name}.wz", np.zeros(len(scale), np.int8))],
-                      domain="com.microsoft")
+        return b.node(
+            "DynamicQuantizeMatMul",
+            [
+                x,
+                b.init(f"{name}.wq", wq),
+                b.init(f"{name}.ws", scale),
+                b.init(f"{name}.wz", np.zeros(len(scale), np.int8)),
+            ],
+            domain="com.microsoft",
+        )
     raise ValueError(f"unknown weight mode {mode!r}")

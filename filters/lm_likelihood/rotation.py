@@ -67,11 +67,11 @@ def unpermute_rows(n_head: int, head_dim: int) -> np.ndarray:
 class DenseModel:
     """Float32 weights [out, in] for the engine's dense modes."""
 
-    embed_rotation: np.ndarray | None      # [C, C] applied to looked-up embedding rows
-    layers: list[dict[str, np.ndarray]]    # q,k,v,o,gate,up,down + attn_norm, ffn_norm gains
+    embed_rotation: np.ndarray | None  # [C, C] applied to looked-up embedding rows
+    layers: list[dict[str, np.ndarray]]  # q,k,v,o,gate,up,down + attn_norm, ffn_norm gains
     out_norm: np.ndarray
     head: np.ndarray
-    down_block: int                        # online Hadamard block for the SwiGLU output (0 = none)
+    down_block: int  # online Hadamard block for the SwiGLU output (0 = none)
 
 
 def dense_model(m: GGUFModel, rotate: bool, seed: int = 0, with_head: bool = True) -> DenseModel:
@@ -93,15 +93,29 @@ def dense_model(m: GGUFModel, rotate: bool, seed: int = 0, with_head: bool = Tru
         ga = m.layer(i, "attn_norm").dequantize().reshape(-1)
         gf = m.layer(i, "ffn_norm").dequantize().reshape(-1)
         if rotate:
-            L = {"q": (w["attn_q"] * ga) @ Q, "k": (w["attn_k"] * ga) @ Q,
-                 "v": hv.T @ ((w["attn_v"] * ga) @ Q), "o": Q.T @ w["attn_output"] @ ho,
-                 "gate": (w["ffn_gate"] * gf) @ Q, "up": (w["ffn_up"] * gf) @ Q,
-                 "down": Q.T @ w["ffn_down"] @ rd,
-                 "attn_norm": np.ones(C), "ffn_norm": np.ones(C)}
+            L = {
+                "q": (w["attn_q"] * ga) @ Q,
+                "k": (w["attn_k"] * ga) @ Q,
+                "v": hv.T @ ((w["attn_v"] * ga) @ Q),
+                "o": Q.T @ w["attn_output"] @ ho,
+                "gate": (w["ffn_gate"] * gf) @ Q,
+                "up": (w["ffn_up"] * gf) @ Q,
+                "down": Q.T @ w["ffn_down"] @ rd,
+                "attn_norm": np.ones(C),
+                "ffn_norm": np.ones(C),
+            }
         else:
-            L = {"q": w["attn_q"], "k": w["attn_k"], "v": w["attn_v"], "o": w["attn_output"],
-                 "gate": w["ffn_gate"], "up": w["ffn_up"], "down": w["ffn_down"],
-                 "attn_norm": ga, "ffn_norm": gf}
+            L = {
+                "q": w["attn_q"],
+                "k": w["attn_k"],
+                "v": w["attn_v"],
+                "o": w["attn_output"],
+                "gate": w["ffn_gate"],
+                "up": w["ffn_up"],
+                "down": w["ffn_down"],
+                "attn_norm": ga,
+                "ffn_norm": gf,
+            }
         layers.append({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in L.items()})
     go = m.output_norm.dequantize().reshape(-1)
     head = dequant_rows(m.output) if with_head else np.zeros((0, C), np.float32)

@@ -25,13 +25,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fineweb-preset", default="fineweb", help="preset measured as `fineweb` (name or YAML path)")
     p.add_argument("--fast-preset", default="fast", help="preset measured as `fast` (name or YAML path)")
     p.add_argument(
+        "--thresher-preset",
+        default="thresher",
+        help="preset measured as `thresher` (name or YAML path; its LM block runs after dedup)",
+    )
+    p.add_argument(
         "--preset", action="append", default=[], metavar="LABEL=PRESET", help="also measure this preset (repeatable)"
     )
     p.add_argument(
         "--only",
-        choices=["fineweb", "fast"],
+        choices=["fineweb", "fast", "thresher"],
         action="append",
-        help="measure only these of the two presets (repeatable)",
+        help="measure only these of the three presets (repeatable)",
     )
     p.add_argument(
         "--extract-timeout",
@@ -80,6 +85,16 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --fineweb2: also count the decisions spaCy xx words (the stand-in for Stanza and botok) change",
     )
+
+
+def _lm_cost() -> str:
+    """The LM block's CPU ms per 128-token document, next to the float32 floor of this CPU."""
+    from ..lab import lm_bench
+
+    try:
+        return lm_bench.format_cost(lm_bench.measure())
+    except Exception as e:  # the model missing: say so, the rest of the report stands
+        return f"lm_likelihood cost: not measured ({e})"
 
 
 def _ai_detector_cost() -> str:
@@ -139,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
         from ..lab import fineweb2_bench
 
         return fineweb2_bench.main(args, files)
-    presets = [("fineweb", args.fineweb_preset), ("fast", args.fast_preset)]
+    presets = [("fineweb", args.fineweb_preset), ("fast", args.fast_preset), ("thresher", args.thresher_preset)]
     if args.only:
         presets = [(label, p) for label, p in presets if label in args.only]
     for item in args.preset:
@@ -161,6 +176,8 @@ def main(args: argparse.Namespace) -> int:
     print(bench.format_report(report))
     print()
     print(_ai_detector_cost())
+    print()
+    print(_lm_cost())
     if args.dedup:
         print()
         print(_dedup_evaluation(files, args.out))

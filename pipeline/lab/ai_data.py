@@ -231,32 +231,28 @@ def _bench_page_texts() -> list[dict]:
 
     params = block_params("fineweb", "extract")
     lid = load_model(bundled_model_path())
-    out = []
+    out: list[dict] = []
+    pages = []
     with tarfile.open(SHARED / "bench" / "trafilatura-pages.tar.xz") as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            if not member.isfile() or not member.name.endswith((".html", ".htm", ".html.gz")):
-                continue
-            raw = tar.extractfile(member).read()
-            if member.name.endswith(".gz"):
-                raw = gzip.decompress(raw)
-            text = extract(
-                raw.decode("utf-8", "replace"),
-                favor_precision=params["favour_precision"],
-                include_comments=params["include_comments"],
+        for member in tar:  # in archive order: an xz stream cannot seek back cheaply
+            if member.isfile() and member.name.endswith((".html", ".htm", ".html.gz")):
+                pages.append((member.name, tar.extractfile(member).read()))
+    for name, raw in sorted(pages):
+        if name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        text = extract(
+            raw.decode("utf-8", "replace"),
+            favor_precision=params["favour_precision"],
+            include_comments=params["include_comments"],
+        )
+        if not text:
+            continue
+        labels, scores = lid.predict(text.replace("\n", " "), k=1)
+        if labels[0] == "__label__en" and scores[0] > 0.65:
+            cluster = "bench-" + hashlib.sha1(name.encode()).hexdigest()[:12]
+            out.append(
+                {"text": text, "label": "human", "domain": "bench_pages", "source": "web", "src_cluster": cluster}
             )
-            if not text:
-                continue
-            labels, scores = lid.predict(text.replace("\n", " "), k=1)
-            if labels[0] == "__label__en" and scores[0] > 0.65:
-                out.append(
-                    {
-                        "text": text,
-                        "label": "human",
-                        "domain": "bench_pages",
-                        "source": "web",
-                        "src_cluster": "bench-" + hashlib.sha1(member.name.encode()).hexdigest()[:12],
-                    }
-                )
     return out
 
 
@@ -322,8 +318,10 @@ def _match_pair_lengths(rows: list[Row], min_words: int) -> None:
         n = len(r.text.split())
         if r.y == 0 and n >= min_words:
             human_lengths[r.source].append(n)
+    for lengths in human_lengths.values():
+        lengths.sort()
     for r in rows:
-        lengths = sorted(human_lengths.get(r.source, []))
+        lengths = human_lengths.get(r.source, [])
         if r.y == 1 and id(r) not in paired and lengths:
             pick = int(hashlib.sha1(r.text.encode()).hexdigest(), 16) % len(lengths)
             r.text = _cut_words(r.text, lengths[pick])

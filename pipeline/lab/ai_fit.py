@@ -243,6 +243,3 @@ class Fitted:
 
     def decision(self, X: np.ndarray) -> np.ndarray:
         return self.trees.predict(X, raw_score=True)
-
-
-

@@ -9,6 +9,7 @@ cluster (a text and its continuations or rewrites) on one side.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,26 +61,33 @@ def metric_row(setting: str, subset: str, scores, y) -> dict:
 
 
 class Data:
-    """Rows + features + column arrays, so that every protocol split is a boolean mask."""
+    """Rows + features + column arrays, so that every protocol split is a boolean mask.
+
+    `ft_cache` holds fastText's out-of-split scores by split name: the feature model and the LM head
+    are evaluated on the same splits and share them (fastText reads only the text).
+    """
 
     def __init__(
         self,
         rows: list[Row],
         X: np.ndarray,
         n_folds: int,
-        trees: TreeParams = TreeParams(),
+        trees: TreeParams | None = None,
         ft_texts: list[str] | None = None,
         ft_dim: int = 16,
         ft_epochs: int = 0,
+        ft_cache: dict | None = None,
     ):
         self.ft_texts = ft_texts
         self.ft_dim = ft_dim
         self.ft_epochs = ft_epochs if ft_texts is not None else 0
-        self.trees = trees
+        self.ft_cache = {} if ft_cache is None else ft_cache
+        self.trees = trees or TreeParams()
         self.rows = rows
         self.X = X
         self.y = np.array([r.y for r in rows])
         self.gen = np.array([r.generator for r in rows])
+        self.fam = np.array([r.family for r in rows])
         self.dom = np.array([r.domain for r in rows])
         self.src = np.array([r.source for r in rows])
         self.fold = np.array([int(hashlib.sha1(r.cluster.encode()).hexdigest(), 16) % n_folds for r in rows])
@@ -88,92 +96,127 @@ class Data:
     def fit(self, mask: np.ndarray) -> Fitted:
         return Fitted(self.X[mask], self.y[mask], self.src[mask], self.trees)
 
-    def ft_scores(self, train_mask: np.ndarray, test_mask: np.ndarray) -> np.ndarray:
+    def ft_scores(self, train_mask: np.ndarray, test_mask: np.ndarray, key: str | None = None) -> np.ndarray:
         """fastText log-odds on `test_mask` rows from a classifier fit on `train_mask` rows (NaN elsewhere)."""
+        if key is not None and key in self.ft_cache:
+            return self.ft_cache[key]
         out = np.full(len(self.y), np.nan)
         model = fit_fasttext(self.ft_texts, self.y, np.flatnonzero(train_mask), self.ft_dim, self.ft_epochs)
         te = np.flatnonzero(test_mask)
         out[te] = fasttext_decisions(model, self.ft_texts, te)
+        if key is not None:
+            self.ft_cache[key] = out
         return out
 
-    def ft_out_of_fold(self, train_mask: np.ndarray, groups: int | None = None) -> np.ndarray:
+    def ft_out_of_fold(self, train_mask: np.ndarray, groups: int | None = None, key: str | None = None) -> np.ndarray:
         """fastText out-of-fold log-odds; `groups` < n_folds merges folds (fewer, cheaper fits)."""
+        if key is not None and key in self.ft_cache:
+            return self.ft_cache[key]
         k = groups or self.n_folds
         g = self.fold % k
         out = np.full(len(self.y), np.nan)
         for f in range(k):
             s = self.ft_scores(train_mask & (g != f), g == f)
             out[g == f] = s[g == f]
+        if key is not None:
+            self.ft_cache[key] = out
         return out
 
 
 def humans_like(data: Data, machine_mask: np.ndarray) -> np.ndarray:
-    """Human rows from the same source and domains as the machine rows (their natural negatives)."""
+    """The human texts a set of machine texts is told apart from: the humans of the same sources and
+    domains, or every human text when some of the machine texts come from a source without humans
+    (the chat answers)."""
+    with_humans = set(data.src[data.y == 0])
+    if not set(data.src[machine_mask]) <= with_humans:
+        return data.y == 0
     pairs = set(zip(data.src[machine_mask], data.dom[machine_mask], strict=False))
     return (data.y == 0) & np.array([(s, d) in pairs for s, d in zip(data.src, data.dom, strict=False)])
 
 
 def breakdown(setting: str, data: Data, scores: np.ndarray, mask: np.ndarray) -> list[dict]:
-    """Overall, per generator and per domain figures for scored rows in `mask`."""
+    """Overall, per generator family and per domain figures for scored rows in `mask`."""
     out = [metric_row(setting, "all", scores[mask], data.y[mask])]
-    for g in sorted(set(data.gen[mask & (data.y == 1)])):
-        gm = mask & (data.gen == g)
+    for g in sorted(set(data.fam[mask & (data.y == 1)])):
+        gm = mask & (data.fam == g)
         sub = gm | (mask & humans_like(data, gm))
         out.append(metric_row(setting, f"generator={g}", scores[sub], data.y[sub]))
     doms = sorted(set(data.dom[mask]))
     if len(doms) > 1:
         for d in doms:
             sub = mask & (data.dom == d)
-            out.append(metric_row(setting, f"domain={d}", scores[sub], data.y[sub]))
+            if len(set(data.y[sub])) == 2:
+                out.append(metric_row(setting, f"domain={d}", scores[sub], data.y[sub]))
     return out
 
 
-def out_of_fold(data: Data, train_mask=None) -> np.ndarray:
-    """Decision values of every row from a model that never saw its src_cluster fold."""
+def out_of_fold(data: Data, train_mask=None, groups: int | None = None) -> np.ndarray:
+    """Decision values of every row from a model that never saw its src_cluster fold (`groups` < n_folds
+    merges folds: fewer, cheaper fits)."""
     train_mask = np.ones(len(data.y), bool) if train_mask is None else train_mask
+    k = groups or data.n_folds
+    g = data.fold % k
     scores = np.full(len(data.y), np.nan)
-    for f in range(data.n_folds):
-        model = data.fit(train_mask & (data.fold != f))
-        te = data.fold == f
+    for f in range(k):
+        model = data.fit(train_mask & (g != f))
+        te = g == f
         scores[te] = model.decision(data.X[te])
     return scores
 
 
-def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
-    """All figures (i)-(iv) for the stacked model; also returns its (i) out-of-fold log-odds.
+@dataclass
+class Protocol:
+    """What the protocol measured for one model: the figures of the stacked and the trees-only model, the
+    (i) out-of-fold decision values, and each domain's decision values from a model that never saw it."""
 
-    Every split scores its test rows twice, with the feature model and (when enabled) with a fastText
-    classifier trained on the same training rows; the stacking weight of fastText is fit once, by a
-    logistic stacker on the (i) out-of-fold scores of both, and applied to every split. The
-    feature-only figures are kept in `data.results_features` for comparison.
+    results: list[dict]
+    results_features: list[dict]
+    oof: np.ndarray
+    held_out: dict[str, np.ndarray]
+    stack_weight: float
+
+
+def run_protocol(data: Data, log=print, generator_groups: int = 2) -> Protocol:
+    """All figures (i)-(iv).
+
+    Every split scores its test rows with the trees and (when enabled) with a fastText classifier
+    trained on the same training rows; fastText's stacking weight is fit once, by a logistic stacker on
+    the (i) out-of-fold scores of both, and applied to every split. (ii) holds out a generator family
+    (every version of a model), scored out of fold in `generator_groups` fold groups; (iii) holds out
+    each domain whole, human-only domains included (they give the held-out human scores the
+    `every_human_domain` threshold is chosen on); (iv) holds out each source whole.
     """
     use_ft = data.ft_epochs > 0
     everything = np.ones(len(data.y), bool)
     splits: list[tuple[str, str | None, np.ndarray, np.ndarray, np.ndarray | None]] = []
     f_i = out_of_fold(data)
-    t_i = data.ft_out_of_fold(everything) if use_ft else None
+    t_i = data.ft_out_of_fold(everything, key="i") if use_ft else None
     splits.append(("i_heldout_src_cluster", None, everything, f_i, t_i))
     log(
         f"  (i) held-out src_cluster: features {auroc(f_i, data.y):.3f}"
         + (f", fastText {auroc(t_i, data.y):.3f}" if use_ft else "")
     )
-    for g in sorted(set(data.gen[data.y == 1])):
-        gm = data.gen == g
+    for g in sorted(set(data.fam[data.y == 1])):
+        gm = data.fam == g
         test = gm | humans_like(data, gm)
-        f = out_of_fold(data, train_mask=~gm)
-        # fastText: 2 groups of folds instead of 5 (cost); machine rows of g are never in training
-        t = data.ft_out_of_fold(~gm, groups=2) if use_ft else None
+        f = out_of_fold(data, train_mask=~gm, groups=generator_groups)
+        t = data.ft_out_of_fold(~gm, groups=generator_groups, key=f"ii:{g}") if use_ft else None
         splits.append(("ii_leave_one_generator_out", g, test, f, t))
         log(
             f"  (ii) without {g}: features {auroc(f[test], data.y[test]):.3f}"
             + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
         )
+    held_out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for d in sorted(set(data.dom)):
         test = data.dom == d
-        if len(set(data.y[test])) < 2 or test.all():
+        if test.all():
             continue
         f = data.fit(~test).decision(data.X)
-        t = data.ft_scores(~test, test) if use_ft else None
+        t = data.ft_scores(~test, test, key=f"iii:{d}") if use_ft else None
+        held_out[d] = (f, t)
+        if len(set(data.y[test])) < 2:
+            log(f"  (iii) without domain {d}: human only ({int(test.sum())} texts), scored for the threshold")
+            continue
         splits.append((f"iii_leave_one_domain_out:{d}", None, test, f, t))
         log(
             f"  (iii) without domain {d}: features {auroc(f[test], data.y[test]):.3f}"
@@ -184,29 +227,30 @@ def run_protocol(data: Data, log=print) -> tuple[list[dict], np.ndarray]:
         if test.all() or len(set(data.y[test])) < 2:
             continue
         f = data.fit(~test).decision(data.X)
-        t = data.ft_scores(~test, test) if use_ft else None
-        others = "+".join(sorted(set(data.src[~test])))
-        splits.append((f"iv_cross_source:{others}->{src}", None, test, f, t))
+        t = data.ft_scores(~test, test, key=f"iv:{src}") if use_ft else None
+        splits.append((f"iv_cross_source:rest->{src}", None, test, f, t))
         log(
-            f"  (iv) {others} -> {src}: features {auroc(f[test], data.y[test]):.3f}"
+            f"  (iv) the other sources -> {src}: features {auroc(f[test], data.y[test]):.3f}"
             + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
         )
-    data.stack_weight = stack_weight(f_i, t_i, data.y) if use_ft else 0.0
-    log(f"  fastText stacking weight: {data.stack_weight:.3f}")
+    w = stack_weight(f_i, t_i, data.y) if use_ft else 0.0
+    log(f"  fastText stacking weight: {w:.3f}")
 
-    def table(w: float) -> list[dict]:
+    def stacked(f: np.ndarray, t: np.ndarray | None, weight: float) -> np.ndarray:
+        return f if t is None or weight == 0 else f + weight * np.nan_to_num(t)
+
+    def table(weight: float) -> list[dict]:
         out: list[dict] = []
         for setting, gen, mask, f, t in splits:
-            s = f if t is None or w == 0 else f + w * np.nan_to_num(t)
+            s = stacked(f, t, weight)
             if gen is not None:
                 out.append(metric_row(setting, f"generator={gen}", s[mask], data.y[mask]))
             else:
                 out += breakdown(setting, data, s, mask)
         return out
 
-    data.results_features = table(0.0)
-    oof = f_i if not use_ft else f_i + data.stack_weight * t_i
-    return table(data.stack_weight), oof
+    held = {d: stacked(f, t, w)[data.dom == d] for d, (f, t) in held_out.items()}
+    return Protocol(table(w), table(0.0), stacked(f_i, t_i, w), held, w)
 
 
 def stack_weight(f: np.ndarray, t: np.ndarray, y: np.ndarray) -> float:
@@ -344,5 +388,3 @@ def curve_text(curve: list[dict] | None) -> str:
             "today's training texts. That is an extrapolation, not a measurement."
         )
     return "\n".join(lines)
-
-

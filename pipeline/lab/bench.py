@@ -36,6 +36,7 @@ TARGETS = {
     "fineweb_speedup": 2.0,  # fineweb preset documents/s ÷ datatrove's
     "fineweb_agreement": 0.99,  # kept by both ÷ kept by either, after the filters
     "fast_speedup": 10.0,
+    "thresher_speedup": 1.5,  # the recommended preset, its LM block included
     "rss_per_worker": 1 * GIB,  # largest process of the tree
 }
 
@@ -597,7 +598,10 @@ def targets(results: list[Measurement], fineweb_label: str, fast_label: str) -> 
         + (f": {a:.2%}" if a is not None else " (no measurement)")
     )
     speed(fast, TARGETS["fast_speedup"], fast_label)
-    for m in (fw, fast):
+    thresher = by_name.get("thresher")
+    if thresher is not None:
+        speed(thresher, TARGETS["thresher_speedup"], "thresher")
+    for m in (fw, fast, thresher):
         if m is None:
             continue
         ok = m.peak_proc_rss <= TARGETS["rss_per_worker"] if m.ok else None
