@@ -405,6 +405,8 @@ CASES = [
     ),
     # ai_text: annotate only by default; the thresher preset drops at the model's 1 % false-positive threshold
     case("ai_text", "ai_generated", AI_BOILERPLATE, params={"threshold": "1pct_fpr"}),
+    # ai_text_lm: the LM head's score where lm_* columns exist, else the cheap score (here: chat boilerplate)
+    case("ai_text_lm", "ai_generated", AI_BOILERPLATE, params={"threshold": 0.5}),
     # minhash_dedup: the later of two copies goes (FineWeb's 5-grams, 14 bands x 8 rows)
     case("minhash_dedup", "exact_duplicate", "  " + PROSE.upper() + "\n", keeper=PROSE),
     case("minhash_dedup", "near_duplicate", PROSE.replace("morning", "evening"), keeper=PROSE),
@@ -455,6 +457,7 @@ STRICT = {
         **opt_out_file(tmp),
     },
     "ai_text": lambda tmp: {"threshold": "1pct_fpr"},
+    "ai_text_lm": lambda tmp: {"threshold": "every_human_domain"},
     "language_prefilter": lambda tmp: {"head_max_score": 0.005, "head_min_chars": 40},
 }
 

@@ -51,6 +51,7 @@ class AIGeneratedTextFilter(BaseFilter, Block):
     name = "🤖 AI-text score"
     output_columns = {"ai_score": pa.float32(), "ai_evidence": pa.list_(pa.string())}
     drop_reasons = {"ai_generated": "ai_score above threshold (only when a threshold is set)"}
+    needs_lm_head = False  # the LM-head block (with_lm.py) needs a model trained with LM statistics
 
     def __init__(
         self,
@@ -71,6 +72,8 @@ class AIGeneratedTextFilter(BaseFilter, Block):
         self.model_path = model_path
         self.min_english_share = min_english_share
         self._model: AIDetectorModel | None = None
+        if self.needs_lm_head and self.model.lm is None:
+            raise ValueError("the AI-text model has no LM head: retrain it with LM statistics (thresher train)")
         if isinstance(threshold, str) and self.drop_threshold() is None:
             raise ValueError(f"threshold {threshold!r}: the AI-text model has no such threshold; retrain it")
 

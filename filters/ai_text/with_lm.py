@@ -25,6 +25,7 @@ class AIGeneratedTextLMFilter(AIGeneratedTextFilter):
 
     name = "🤖 AI-text score (with LM)"
     output_columns = {**AIGeneratedTextFilter.output_columns, "ai_score_lm": pa.bool_()}
+    needs_lm_head = True
 
     def drop_threshold(self) -> float | None:
         if isinstance(self.threshold, str):

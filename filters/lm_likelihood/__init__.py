@@ -14,12 +14,13 @@ a graph built from the GGUF (engine.py). The model is loaded once per worker pro
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
 
 from ..base import Block, register
 from ..presets import ConfigError
@@ -55,8 +56,8 @@ def check_model_file(model_path: str | None) -> str:
 
 
 @register("lm_likelihood", defaults="thresher")
-class LMLikelihood(BaseFilter, Block):
-    """Writes `lm_*` statistics of the first `max_tokens` tokens; never drops.
+class LMLikelihood(PipelineStep, Block):
+    """Writes `lm_*` statistics of the first `max_tokens` tokens; never drops (an annotator, not a filter).
 
     `languages`: documents whose `language` metadata is another language get null columns (the
     default model is English). `ai_score_band`: compute only for documents whose `ai_score` lies in
@@ -65,6 +66,7 @@ class LMLikelihood(BaseFilter, Block):
     """
 
     name = "🧠 LM likelihood"
+    type = "🏷 - ANNOTATOR"
     output_columns = {f"lm_{name}": pa.int32() if name == "n_tokens" else pa.float32() for name in STAT_NAMES}
     drop_reasons: dict[str, str] = {}
 
@@ -78,7 +80,8 @@ class LMLikelihood(BaseFilter, Block):
         batch_size: int = 1,
         exclusion_writer=None,
     ):
-        super().__init__(exclusion_writer, batch_size=batch_size)  # a batch feeds the engine's own batches
+        super().__init__()
+        self.batch_size = batch_size  # a batch of documents feeds the engine's own batches
         self.max_tokens = max_tokens
         self.model_path = check_model_file(model_path)
         self.languages = set(languages) if languages else None
@@ -100,7 +103,7 @@ class LMLikelihood(BaseFilter, Block):
             return score is not None and self.band[0] <= score <= self.band[1]
         return True
 
-    def filter_batch(self, batch: list[Document]) -> list[bool]:
+    def annotate_batch(self, batch: list[Document]) -> None:
         todo = [doc for doc in batch if self.wanted(doc)]
         for doc in batch:
             for name in STAT_NAMES:
@@ -111,12 +114,15 @@ class LMLikelihood(BaseFilter, Block):
                 for name in STAT_NAMES:
                     value = stats[name]
                     doc.metadata[f"lm_{name}"] = int(value) if name == "n_tokens" else float(value)
-            self.stat_update("scored", value=len(todo))
+        self.stat_update("scored", value=len(todo))
         self.stat_update("not_scored", value=len(batch) - len(todo))
-        return [True] * len(batch)
 
-    def filter(self, doc: Document) -> bool:
-        return self.filter_batch([doc])[0]
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        docs = iter(data)
+        while batch := list(islice(docs, max(1, self.batch_size))):
+            with self.track_time():
+                self.annotate_batch(batch)
+            yield from batch
 
 
 __all__ = ["LMLikelihood", "STAT_NAMES", "check_model_file", "default_model_path", "engine_for"]

@@ -11,18 +11,16 @@ permutation on the weight rows (exact: only output rows move) and uses the half-
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .config import EngineConfig
 from .model_file import GGUFModel
 from .qlinear import dense_linear, int8_linear_unscaled, nbits_linear
 from .rotation import DenseModel, hadamard, unpermute_rows
-
-if TYPE_CHECKING:
-    from .engine import EngineConfig
 
 
 class _Builder:

@@ -181,7 +181,9 @@ def run_protocol(data: Data, log=print, generator_groups: int = 2) -> Protocol:
 
     Every split scores its test rows with the trees and (when enabled) with a fastText classifier
     trained on the same training rows; fastText's stacking weight is fit once, by a logistic stacker on
-    the (i) out-of-fold scores of both, and applied to every split. (ii) holds out a generator family
+    the scores every row got from the models that never saw its domain ((iii); (i)'s out-of-fold
+    scores when there is one domain), and applied to every split: word n-grams learn topic, and the
+    weight that serves unseen domains is the one to ship. (ii) holds out a generator family
     (every version of a model), scored out of fold in `generator_groups` fold groups; (iii) holds out
     each domain whole, human-only domains included (they give the held-out human scores the
     `every_human_domain` threshold is chosen on); (iv) holds out each source whole.
@@ -233,8 +235,20 @@ def run_protocol(data: Data, log=print, generator_groups: int = 2) -> Protocol:
             f"  (iv) the other sources -> {src}: features {auroc(f[test], data.y[test]):.3f}"
             + (f", fastText {auroc(t[test], data.y[test]):.3f}" if use_ft else "")
         )
-    w = stack_weight(f_i, t_i, data.y) if use_ft else 0.0
-    log(f"  fastText stacking weight: {w:.3f}")
+    w = 0.0
+    if use_ft:
+        # fastText's weight is fit where it has to transfer: on every row's score from the model that
+        # never saw its domain (the (iii) fits cover every row), else on (i)'s out-of-fold scores
+        f_x, t_x = np.full(len(data.y), np.nan), np.full(len(data.y), np.nan)
+        for d, (f, t) in held_out.items():
+            f_x[data.dom == d], t_x[data.dom == d] = f[data.dom == d], t[data.dom == d]
+        covered = ~np.isnan(f_x) & ~np.isnan(t_x)
+        if covered.all():
+            w = stack_weight(f_x, t_x, data.y)
+            log(f"  fastText stacking weight, fit on the held-out-domain scores: {w:.3f}")
+        else:
+            w = stack_weight(f_i, t_i, data.y)
+            log(f"  fastText stacking weight, fit on (i)'s out-of-fold scores: {w:.3f}")
 
     def stacked(f: np.ndarray, t: np.ndarray | None, weight: float) -> np.ndarray:
         return f if t is None or weight == 0 else f + weight * np.nan_to_num(t)

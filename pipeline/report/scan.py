@@ -35,6 +35,13 @@ RESERVOIR = 20_000  # values kept per generic metric and series
 MAX_EXTRA_METRICS = 12
 # plotted on their own; word_count (Gopher's count) would plot "words per document" a second time
 HANDLED = {"ai_score", "language_score", "dup_cluster_size", "dup_cluster_id", "word_count"}
+# of the LM block's 17 statistics, the page plots these (the others are columns for the AI-text model)
+LM_PLOTTED = {"lm_mean_loglik", "lm_binoculars"}
+
+
+def plotted(name: str) -> bool:
+    """Is a numeric column plotted among the quality metrics?"""
+    return name not in HANDLED and (not name.startswith("lm_") or name in LM_PLOTTED)
 
 
 # --- reading a run -------------------------------------------------------------------------------
@@ -367,7 +374,7 @@ def scan_run(run_dir: str, run: dict | None) -> Scan:
         schema = pf.schema_arrow
         scan.columns.update(schema.names)
         extra_cols = [
-            f.name for f in schema if _numeric(f.type) and f.name not in PROVENANCE_COLUMNS and f.name not in HANDLED
+            f.name for f in schema if _numeric(f.type) and f.name not in PROVENANCE_COLUMNS and plotted(f.name)
         ]
         consent_cols = [n for n in schema.names if n.startswith("consent_")]
         cols = [n for n in schema.names if n in wanted_fixed] + extra_cols + consent_cols
@@ -476,7 +483,7 @@ def _metadata_metrics(scan: Scan, column: pa.Array, series: str) -> None:
         if not isinstance(meta, dict):
             continue
         for k, v in meta.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or k in PROVENANCE_COLUMNS or k in HANDLED:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or k in PROVENANCE_COLUMNS or not plotted(k):
                 continue
             name = f"metadata.{k}"
             if name not in scan.extra and name not in found and len(scan.extra) + len(found) >= MAX_EXTRA_METRICS:

@@ -34,6 +34,8 @@ BLOCK_MODULES = (
     "thresher.filters.fineweb2.gopher_quality",
     "thresher.filters.ai_text",
     "thresher.pipeline.dedup.filter",
+    "thresher.filters.lm_likelihood",
+    "thresher.filters.ai_text.with_lm",
     "thresher.pipeline.format.ftfy",
     "thresher.pipeline.format.pii",
     "thresher.pipeline.format.symbol_lines",
