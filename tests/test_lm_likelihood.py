@@ -143,3 +143,28 @@ def test_a_missing_or_corrupt_model_is_one_line_naming_the_path_and_the_fix(tmp_
 def test_reduce_range_is_pinned_so_machines_agree():
     assert EngineConfig().reduce_range is True
     assert replace(EngineConfig(), reduce_range=False).reduce_range is False
+
+
+def test_bundled_lm_head_rescores_what_the_lm_block_scored():
+    """The shipped LM head through the blocks the thresher preset chains: cheap score, LM statistics
+    (every document here, band [0, 1]), re-score. In-sample for the bundled model: a sanity floor."""
+    from thresher.filters.ai_text import AIGeneratedTextFilter
+    from thresher.filters.ai_text.with_lm import AIGeneratedTextLMFilter
+    from thresher.pipeline.lab.ai_protocol import auroc
+
+    with shared_path("data", "aitext", "fast-detect-gpt.jsonl").open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][::60][:40]
+    docs = [Document(text=r["text"], id=str(i), metadata={"language": "en"}) for i, r in enumerate(rows)]
+    cheap = AIGeneratedTextFilter(threshold=None, min_words=20)
+    docs = list(cheap.run(docs))
+    before = [d.metadata["ai_score"] for d in docs]
+    docs = list(LMLikelihood(ai_score_band=[0.0, 1.0], batch_size=8).run(docs))
+    docs = list(AIGeneratedTextLMFilter(threshold=None, min_words=20).run(docs))
+    assert len(docs) == len(rows)
+    rescored = [d for d in docs if d.metadata["ai_score_lm"]]
+    assert len(rescored) >= 0.9 * len(docs)
+    after = [d.metadata["ai_score"] for d in docs]
+    assert after != before and all(0.0 <= s <= 1.0 for s in after if s is not None)
+    labels = np.array([int(r["label"] in (1, "1", "machine", "ai")) for r in rows])
+    scores = np.array([s if s is not None else 0.5 for s in after])
+    assert auroc(scores, labels) > 0.85

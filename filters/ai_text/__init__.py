@@ -71,7 +71,6 @@ class AIGeneratedTextFilter(BaseFilter, Block):
         self.min_words = min_words
         self.model_path = model_path
         self.min_english_share = min_english_share
-        self._model: AIDetectorModel | None = None
         if self.needs_lm_head and self.model.lm is None:
             raise ValueError("the AI-text model has no LM head: retrain it with LM statistics (thresher train)")
         if isinstance(threshold, str) and self.drop_threshold() is None:
@@ -79,14 +78,9 @@ class AIGeneratedTextFilter(BaseFilter, Block):
 
     @property
     def model(self) -> AIDetectorModel:
-        if self._model is None:
-            self._model = load_model(self.model_path)
-        return self._model
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_model"] = None
-        return state
+        # loaded once per process and never held by the step: steps are pickled to workers and
+        # written to the run's config JSON, which a fastText object cannot be
+        return load_model(self.model_path)
 
     def _language_ok(self, doc: Document, ex: Extracted) -> bool:
         allowed = set(self.languages) & set(self.model.languages)

@@ -217,7 +217,8 @@ def run_protocol(data: Data, log=print, generator_groups: int = 2) -> Protocol:
         t = data.ft_scores(~test, test, key=f"iii:{d}") if use_ft else None
         held_out[d] = (f, t)
         if len(set(data.y[test])) < 2:
-            log(f"  (iii) without domain {d}: human only ({int(test.sum())} texts), scored for the threshold")
+            kind = "human only, scored for the threshold" if data.y[test][0] == 0 else "machine only, no AUROC"
+            log(f"  (iii) without domain {d}: {kind} ({int(test.sum())} texts)")
             continue
         splits.append((f"iii_leave_one_domain_out:{d}", None, test, f, t))
         log(
