@@ -13,165 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from ..text import splits
-
-_QUOTES = frozenset({'"', "“", "”", "«", "»", "„"})
-_PUNCT_GROUPS_ORDER = (
-    "comma",
-    "period",
-    "semicolon",
-    "colon",
-    "exclaim",
-    "question",
-    "quote",
-    "apostrophe",
-    "paren",
-    "hyphen",
-    "dash",
-    "ellipsis",
-    "slash",
+from .symbols import (
+    ALL_PUNCT,
+    FUNCTION_WORDS,
+    IS_END,
+    N_SYM,
+    PUNCT_GROUPS,
+    SYM_WORDS,
+    symbol_names,
 )
-_PUNCT_GROUPS: dict[str, frozenset[str]] = {
-    "comma": frozenset({","}),
-    "period": frozenset({"."}),
-    "semicolon": frozenset({";"}),
-    "colon": frozenset({":"}),
-    "exclaim": frozenset({"!"}),
-    "question": frozenset({"?"}),
-    "quote": _QUOTES,
-    "apostrophe": frozenset({"'", "’", "‘"}),
-    "paren": frozenset({"(", ")", "[", "]"}),
-    "hyphen": frozenset({"-"}),
-    "dash": frozenset({"–", "—"}),
-    "ellipsis": frozenset({"…"}),
-    "slash": frozenset({"/"}),
-}
-_FUNCTION_WORDS = (
-    "the",
-    "of",
-    "and",
-    "to",
-    "a",
-    "in",
-    "is",
-    "that",
-    "it",
-    "for",
-    "was",
-    "on",
-    "with",
-    "as",
-    "i",
-    "he",
-    "you",
-    "this",
-    "be",
-    "by",
-    "are",
-    "at",
-    "we",
-    "they",
-    "have",
-    "not",
-    "but",
-    "or",
-    "from",
-    "his",
-    "her",
-    "she",
-    "which",
-    "their",
-    "also",
-    "can",
-    "will",
-    "would",
-    "these",
-    "its",
-    "such",
-    "more",
-    "however",
-    "there",
-    "my",
-    "an",
-    "were",
-    "has",
-    "been",
-)
-# stylometric alphabet for token bigrams: function words, punctuation groups, and word classes.
-# Bigrams over it ("the CAP", "WORD ,", ", and") describe syntax and punctuation habits, not topic.
-_SYM_WORDS = _FUNCTION_WORDS + (
-    "our",
-    "your",
-    "him",
-    "them",
-    "us",
-    "me",
-    "who",
-    "what",
-    "when",
-    "where",
-    "why",
-    "how",
-    "if",
-    "so",
-    "than",
-    "then",
-    "because",
-    "while",
-    "although",
-    "into",
-    "through",
-    "about",
-    "after",
-    "before",
-    "between",
-    "during",
-    "over",
-    "under",
-    "up",
-    "out",
-    "no",
-    "all",
-    "some",
-    "any",
-    "each",
-    "other",
-    "one",
-    "do",
-    "does",
-    "did",
-    "had",
-    "could",
-    "should",
-    "may",
-    "might",
-    "must",
-    "being",
-    "just",
-    "very",
-    "only",
-    "even",
-    "still",
-    "now",
-    "here",
-    "those",
-    "both",
-    "many",
-    "much",
-    "most",
-)
-_SYM_CLASSES = ("CAP", "WORD", "NUM", "OTHER")
-_N_SYM = len(_SYM_WORDS) + 13 + len(_SYM_CLASSES)
-
-
-# sentence ends: the period, exclaim, question and ellipsis punctuation groups
-_END_SYMS = np.array([len(_SYM_WORDS) + g for g in (1, 4, 5, 11)])
-_IS_END = np.zeros(len(_SYM_WORDS) + 13 + 4, dtype=bool)
-_IS_END[_END_SYMS] = True
-
-
-def symbol_names() -> list[str]:
-    return [*_SYM_WORDS, *(f"<{g}>" for g in _PUNCT_GROUPS_ORDER), *_SYM_CLASSES]
-
 
 _ZIPF_BINS = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 _ZIPF_EDGES = np.asarray(_ZIPF_BINS)
@@ -202,8 +52,8 @@ def feature_names(sym_bigrams: np.ndarray | list[int] | None = None, lm: bool = 
         "digit_rate",
         "contraction_rate",
         "other_punct_rate",
-        *[f"punct_{g}" for g in _PUNCT_GROUPS],
-        *[f"fw_{w}" for w in _FUNCTION_WORDS],
+        *[f"punct_{g}" for g in PUNCT_GROUPS],
+        *[f"fw_{w}" for w in FUNCTION_WORDS],
         "lex_words_rate",
         "lex_phrases_rate",
         "content_repeat_rate",
@@ -212,7 +62,7 @@ def feature_names(sym_bigrams: np.ndarray | list[int] | None = None, lm: bool = 
     ]
     sym = symbol_names()
     chosen = [] if sym_bigrams is None else [int(b) for b in sym_bigrams]
-    names += [f"sb_{sym[b // _N_SYM]}_{sym[b % _N_SYM]}" for b in chosen]
+    names += [f"sb_{sym[b // N_SYM]}_{sym[b % N_SYM]}" for b in chosen]
     return names + list(_LM_NAMES) if lm else names
 
 
@@ -401,11 +251,11 @@ class Featurizer:
         self.sym_bigrams = np.asarray(sym_bigrams if sym_bigrams is not None else [], dtype=np.int64)
         self.bigrams = bigrams
         self._vid = {w: i for i, w in enumerate(zipf)}
-        self._symw = {w: i for i, w in enumerate(_SYM_WORDS)}
+        self._symw = {w: i for i, w in enumerate(SYM_WORDS)}
         self.lexicon = lexicon
         self.stopwords = stopwords
-        self._pgroup = {p: i for i, g in enumerate(_PUNCT_GROUPS.values()) for p in g}
-        self._fw = {w: i for i, w in enumerate(_FUNCTION_WORDS)}
+        self._pgroup = {p: i for i, g in enumerate(PUNCT_GROUPS.values()) for p in g}
+        self._fw = {w: i for i, w in enumerate(FUNCTION_WORDS)}
         self._phrases = _phrase_index(lexicon.phrases, self.zipf)
         self._boiler = _phrase_index(lexicon.boilerplate, self.zipf)
         self._reset_cache()
@@ -429,7 +279,7 @@ class Featurizer:
             len(t) > 1 and t.isupper(),
             c.isdigit(),
             alpha and ("'" in t or "\u2019" in t),
-            not c.isalnum() and c != "_" and t not in _ALL_PUNCT,
+            not c.isalnum() and c != "_" and t not in ALL_PUNCT,
             len(t),
             self._pgroup.get(t, -1),
             self._fw.get(low, -1),
@@ -449,7 +299,7 @@ class Featurizer:
         if i is not None:
             return i
         g = self._pgroup.get(t)
-        base = len(_SYM_WORDS)
+        base = len(SYM_WORDS)
         if g is not None:
             return base + g
         c = t[0]
@@ -471,10 +321,10 @@ class Featurizer:
         return tid
 
     def symbol_bigram_counts(self, toks: list[str]) -> np.ndarray:
-        """Counts of all symbol bigrams of `toks` (length _N_SYM**2)."""
+        """Counts of all symbol bigrams of `toks` (length N_SYM**2)."""
         tid = self.token_ids(toks)  # first: it may grow (replace) the table
         sym = self._props[tid, _SYM].astype(np.int64)
-        return np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
+        return np.bincount(sym[:-1] * N_SYM + sym[1:], minlength=N_SYM * N_SYM)
 
     def _add(self, t: str) -> int:
         i = len(self._ids)
@@ -525,8 +375,8 @@ class Featurizer:
         x += _sentence_stats(sym)
         x += _lexical_stats(tid, cnt, alpha, nw)
         x += _shape_stats(P, cnt, alpha, nw, ntok)
-        x += np.sqrt(_grouped(P[:, _PGROUP], cnt, len(_PUNCT_GROUPS)) / ntok).tolist()
-        x += np.sqrt(_grouped(P[:, _FW], cnt, len(_FUNCTION_WORDS)) / nw).tolist()
+        x += np.sqrt(_grouped(P[:, _PGROUP], cnt, len(PUNCT_GROUPS)) / ntok).tolist()
+        x += np.sqrt(_grouped(P[:, _FW], cnt, len(FUNCTION_WORDS)) / nw).tolist()
         mark = P[:, _MARK] > 0
         markers = sorted({self._types[i].lower() for i in uniq[mark].tolist()})
         phrase_hits = self._found(self._phrases, _PKEY, tid, T, toks)
@@ -535,10 +385,10 @@ class Featurizer:
         english = float(cnt[P[:, _STOP] > 0].sum()) / nw
         boiler = sorted(set(self._found(self._boiler, _BKEY, tid, T, toks)))
         if len(self.sym_bigrams):
-            bc = np.bincount(sym[:-1] * _N_SYM + sym[1:], minlength=_N_SYM * _N_SYM)
+            bc = np.bincount(sym[:-1] * N_SYM + sym[1:], minlength=N_SYM * N_SYM)
             x += np.sqrt(bc[self.sym_bigrams] / max(len(toks) - 1, 1)).tolist()
         if self.bigrams is not None:
-            x += _lm_stats(self.bigrams, T, _IS_END[sym])
+            x += _lm_stats(self.bigrams, T, IS_END[sym])
         return Extracted(
             np.asarray(x, dtype=np.float64),
             int(nw),
@@ -581,7 +431,7 @@ def _zipf_stats(P: np.ndarray, cnt: np.ndarray, alpha: np.ndarray, nw: float) ->
 
 def _sentence_stats(sym: np.ndarray) -> list[float]:
     """Sentence lengths (tokens between . ! ? …), from the per-token symbol ids."""
-    ends = np.flatnonzero(_IS_END[sym]).tolist()
+    ends = np.flatnonzero(IS_END[sym]).tolist()
     if not ends or ends[-1] != len(sym) - 1:
         ends.append(len(sym))
     lengths = np.diff(np.asarray([-1, *ends], dtype=np.float64)) - 1
@@ -603,7 +453,7 @@ def _burstiness(T: np.ndarray, tid: np.ndarray, sym: np.ndarray, nw: float) -> l
     gaps = np.diff(content[order])[same]
     n_rep = len(gaps)
     near = float((gaps <= 20).sum()) / n_rep if n_rep else 0.0
-    ends = np.flatnonzero(_IS_END[sym]) + 1
+    ends = np.flatnonzero(IS_END[sym]) + 1
     starts = np.concatenate(([0], ends[ends < len(sym)])) if len(sym) else ends[:0]
     div = len(set(tid[starts].tolist())) / len(starts) if len(starts) else 0.0
     return [n_rep / nw, near, div]
@@ -714,7 +564,3 @@ def _shape_stats(P: np.ndarray, cnt: np.ndarray, alpha: np.ndarray, nw: float, n
         math.sqrt(share(_CONTR) / nw),
         math.sqrt(share(_OTHERP) / ntok),
     ]
-
-
-_ALL_PUNCT = frozenset().union(*_PUNCT_GROUPS.values())
-assert tuple(_PUNCT_GROUPS) == _PUNCT_GROUPS_ORDER
