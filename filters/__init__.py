@@ -19,6 +19,8 @@ _EXPORTS = {
     "C4QualityFilter": "thresher.filters.c4",
     "FineWebQualityFilter": "thresher.filters.fineweb_quality",
     "AIGeneratedTextFilter": "thresher.filters.ai_text",
+    "AIGeneratedTextLMFilter": "thresher.filters.ai_text.with_lm",
+    "LMLikelihood": "thresher.filters.lm_likelihood",
     "FineWeb2LanguageFilter": "thresher.filters.fineweb2.language",
     "FineWeb2RepetitionFilter": "thresher.filters.fineweb2.gopher_repetition",
     "FineWeb2QualityFilter": "thresher.filters.fineweb2.fineweb_quality",

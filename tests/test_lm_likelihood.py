@@ -168,3 +168,6 @@ def test_bundled_lm_head_rescores_what_the_lm_block_scored():
     labels = np.array([int(r["label"] in (1, "1", "machine", "ai")) for r in rows])
     scores = np.array([s if s is not None else 0.5 for s in after])
     assert auroc(scores, labels) > 0.85
+    # the one-text API gives what the chain of blocks wrote
+    one = next(d for d in docs if d.metadata["ai_score_lm"])
+    assert AIGeneratedTextLMFilter().score(one.text) == pytest.approx(one.metadata["ai_score"], abs=1e-6)

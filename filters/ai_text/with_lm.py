@@ -32,6 +32,20 @@ class AIGeneratedTextLMFilter(AIGeneratedTextFilter):
             return self.model.threshold(self.threshold, with_lm=True)
         return self.threshold
 
+    def score(self, text: str) -> float:
+        """Calibrated P(machine) of `text` from the LM head (no language or length check). The LM
+        statistics are computed here with `lm_likelihood`'s settings (those the head was trained
+        with); in a pipeline that block computes them once per document instead."""
+        from ..lm_likelihood import LMLikelihood, engine_for
+
+        lm_block = LMLikelihood()
+        stats = engine_for(lm_block.model_path).score([text], lm_block.max_tokens)[0]
+        model = self.model
+        if model.lm is None:
+            raise ValueError("ai_text_lm: the AI-text model has no LM head (retrain it with LM statistics)")
+        lm = np.array([[stats[name] for name in model.lm.stats]], dtype=np.float64)
+        return model.scores_with_lm([model.featurizer.extract(text)], lm)[0]
+
     def annotate_batch(self, batch: list[Document]) -> list[float | None]:
         model = self.model
         if model.lm is None:
