@@ -350,3 +350,20 @@ def test_thresher_preset_annotates_and_drops_nothing():
 def test_named_thresholds_come_from_the_model():
     block = AIGeneratedTextFilter(threshold="1pct_fpr")
     assert block.drop_threshold() == pytest.approx(block.model.threshold("1pct_fpr", with_lm=False))
+
+
+def test_evaluation_names_the_worst_human_domain_and_what_each_preset_drops():
+    """The line `thresher train ai-detector --evaluate-only` prints under each threshold table, on the
+    shipped model's own held-out figures."""
+    from importlib import resources
+
+    from thresher.pipeline.lab.ai_train import _worst_line
+
+    path = resources.files("thresher.filters") / "models" / "ai_detector.metrics.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))["meta"]
+    rows = meta["thresholds_human_drop"]
+    line = _worst_line(rows)
+    worst = max(rows, key=lambda r: r["1pct_fpr"])
+    assert f"at 1pct_fpr {100 * worst['1pct_fpr']:.1f} % ({worst['domain']})" in line
+    assert "non-native TOEFL essays" in line
+    assert "thresher annotates only (0 % dropped)" in line

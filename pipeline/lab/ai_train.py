@@ -279,4 +279,33 @@ def print_thresholds(meta: dict) -> None:
             f"\n{label}: 1pct_fpr = {t['1pct_fpr']:.4f} (out-of-fold TPR {tpr['1pct_fpr']:.3f}), every_human_domain"
             f" = {t['every_human_domain']:.4f} (TPR {tpr['every_human_domain']:.3f}; set by {worst})"
         )
-        print(format_drop_table(meta[key + "_human_drop"], ["1pct_fpr", "every_human_domain"]))
+        rows = meta[key + "_human_drop"]
+        print(format_drop_table(rows, ["1pct_fpr", "every_human_domain"]))
+        print(_worst_line(rows))
+
+
+def _worst_line(rows: list[dict]) -> str:
+    """The worst held-out human domain at each named threshold, the non-native essays apart."""
+    parts = []
+    for name in ("1pct_fpr", "every_human_domain"):
+        worst = max(rows, key=lambda r: r[name] or 0.0)
+        where = worst["domain"] if worst[name] else "none in any domain"
+        parts.append(f"at {name} {100 * (worst[name] or 0.0):.1f} % ({where})")
+    line = "worst held-out human domain: " + ", ".join(parts)
+    toefl = [r for r in rows if "toefl" in r["domain"]]
+    if toefl:
+        r = toefl[0]
+        line += f"; non-native TOEFL essays: {100 * r['1pct_fpr']:.1f} % / {100 * r['every_human_domain']:.1f} %"
+    return line + "; " + _preset_thresholds()
+
+
+def _preset_thresholds() -> str:
+    """What each shipped preset drops on: its AI-text blocks' thresholds as the preset writes them."""
+    from ...filters.presets import read_preset
+
+    said = []
+    for name in ("fineweb", "fast", "thresher", "fineweb2"):
+        steps = dict(read_preset(name)["pipeline"])
+        ts = {str(steps[b].get("threshold")) for b in ("ai_text", "ai_text_lm") if b in steps} - {"None"}
+        said.append(f"{name} " + (", ".join(map(str, sorted(ts))) if ts else "annotates only (0 % dropped)"))
+    return "presets: " + "; ".join(said)
