@@ -18,6 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import SHARED
+
 MACHINE_LABELS = {"machine", "ai", "1", "generated", "llm"}
 HUMAN_LABELS = {"human", "0"}
 # a `source` of the form owner/repo:path -> the corpus's short name (domains are prefixed with it)
@@ -196,7 +198,6 @@ def _cluster_rewrites(rows: list[Row], min_jaccard: float = 0.15) -> None:
 
 # human text by date: web pages written before chat models existed (`--data web:aeb` etc.)
 WEB_PREFIX = "web:"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def human_web_texts(which: str) -> list[dict]:

@@ -9,16 +9,15 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
 
 from ...filters.presets import block_params
 from ..write.parquet import ParquetShardWriter
+from . import SHARED
 
 FINEWEB_PARAMS = block_params("fineweb", "minhash_dedup")  # the preset's, not a copy
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _extract_file(args: tuple[str, int, str, float]) -> int:
@@ -27,9 +26,10 @@ def _extract_file(args: tuple[str, int, str, float]) -> int:
     import fasttext
     import trafilatura
 
+    from ...filters.language import bundled_model_path
     from ..read.warc import WarcReader
 
-    model = fasttext.load_model(str(Path(__file__).resolve().parents[1] / "filters" / "models" / "lid.176.ftz"))
+    model = fasttext.load_model(bundled_model_path())
     writer = ParquetShardWriter(out_dir)
     n = 0
     for doc in WarcReader([path]).read_file(path):

@@ -9,8 +9,8 @@ import os
 import re
 import time
 from collections import Counter
-from pathlib import Path
 
+from . import SHARED
 from .bench import table
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -34,7 +34,7 @@ def default_aeb_dir() -> str:
     """shared/data/extraction/aeb beside the repo (THRESHER_AEB overrides)."""
     if os.environ.get("THRESHER_AEB"):
         return os.environ["THRESHER_AEB"]
-    return str(Path(__file__).resolve().parents[2] / "shared" / "data" / "extraction" / "aeb")
+    return str(SHARED / "data" / "extraction" / "aeb")
 
 
 def load_aeb(folder: str, limit: int | None = None) -> list[tuple[str, str, str]]:

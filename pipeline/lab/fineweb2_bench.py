@@ -35,6 +35,7 @@ from ...filters.fineweb2 import words as fw2_words
 from ...filters.fineweb2.configs import open_configs
 from ...filters.fineweb2.labels import LID176_TO_ISO3, dominant_script
 from ...filters.presets import block_params, preset_path, read_preset
+from . import SHARED
 from .fineweb2_datatrove import DropRecorder, run_datatrove, run_steps
 
 TARGETS = {"agreement": 0.99, "speedup": 2.0, "min_docs": 50}
@@ -400,9 +401,8 @@ def format_report(report: dict) -> str:
 
 
 def default_lingua() -> str | None:
-    from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lid" / "lingua" / "sentences"
+    folder = SHARED / "data" / "lid" / "lingua" / "sentences"
     return str(folder) if folder.is_dir() else None
 
 

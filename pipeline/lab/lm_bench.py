@@ -17,16 +17,15 @@ import sys
 import time
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import numpy as np
 
 from ...filters.lm_likelihood.engine import Engine, EngineConfig, cpu_has_vnni
 from ...filters.lm_likelihood.model_file import GGUFModel, load_gguf
+from . import SHARED
 
 N_TOKENS = 128
 TARGET_MS = 250.0
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 APPROACHES: dict[str, EngineConfig] = {
     "float32 (ORT, MLAS SGEMM)": EngineConfig.exact(),
     "MatMulNBits int8 (GGUF 4-bit blocks)": EngineConfig(weights="nbits", head_weights="nbits", rotate=False),
