@@ -89,8 +89,6 @@ FUNCTION_WORDS = (
     "has",
     "been",
 )
-# stylometric alphabet for token bigrams: function words, punctuation groups, and word classes.
-# Bigrams over it ("the CAP", "WORD ,", ", and") describe syntax and punctuation habits, not topic.
 SYM_WORDS = FUNCTION_WORDS + (
     "our",
     "your",
@@ -153,12 +151,12 @@ SYM_WORDS = FUNCTION_WORDS + (
     "most",
 )
 SYM_CLASSES = ("CAP", "WORD", "NUM", "OTHER")
-N_SYM = len(SYM_WORDS) + 13 + len(SYM_CLASSES)
+N_SYM = len(SYM_WORDS) + len(PUNCT_GROUPS) + len(SYM_CLASSES)
 
 
 # sentence ends: the period, exclaim, question and ellipsis punctuation groups
 END_SYMS = np.array([len(SYM_WORDS) + g for g in (1, 4, 5, 11)])
-IS_END = np.zeros(len(SYM_WORDS) + 13 + 4, dtype=bool)
+IS_END = np.zeros(N_SYM, dtype=bool)
 IS_END[END_SYMS] = True
 
 

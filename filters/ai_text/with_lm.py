@@ -41,15 +41,11 @@ class AIGeneratedTextLMFilter(AIGeneratedTextFilter):
         lm_block = LMLikelihood()
         stats = engine_for(lm_block.model_path).score([text], lm_block.max_tokens)[0]
         model = self.model
-        if model.lm is None:
-            raise ValueError("ai_text_lm: the AI-text model has no LM head (retrain it with LM statistics)")
         lm = np.array([[stats[name] for name in model.lm.stats]], dtype=np.float64)
         return model.scores_with_lm([model.featurizer.extract(text)], lm)[0]
 
     def annotate_batch(self, batch: list[Document]) -> list[float | None]:
-        model = self.model
-        if model.lm is None:
-            raise ValueError("ai_text_lm: the AI-text model has no LM head (retrain it with LM statistics)")
+        model = self.model  # its LM head exists: the constructor checked (needs_lm_head)
         names = [LM_PREFIX + name for name in model.lm.stats]
         with_lm = [i for i, doc in enumerate(batch) if all(doc.metadata.get(n) is not None for n in names)]
         without = [doc for i, doc in enumerate(batch) if i not in set(with_lm)]

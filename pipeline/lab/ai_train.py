@@ -307,5 +307,5 @@ def _preset_thresholds() -> str:
     for name in ("fineweb", "fast", "thresher", "fineweb2"):
         steps = dict(read_preset(name)["pipeline"])
         ts = {str(steps[b].get("threshold")) for b in ("ai_text", "ai_text_lm") if b in steps} - {"None"}
-        said.append(f"{name} " + (", ".join(map(str, sorted(ts))) if ts else "annotates only (0 % dropped)"))
+        said.append(f"{name} " + (", ".join(sorted(ts)) if ts else "annotates only (0 % dropped)"))
     return "presets: " + "; ".join(said)
